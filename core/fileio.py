@@ -45,7 +45,9 @@ def atomic_write_json(path: str | os.PathLike, obj) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
-def atomic_write_npz(path: str | os.PathLike, compressed: bool = True, **arrays: np.ndarray) -> Path:
+def atomic_write_npz(
+    path: str | os.PathLike, compressed: bool = True, **arrays: np.ndarray
+) -> Path:
     """Write arrays to an .npz atomically (arrays only, no pickled objects)."""
     buf = io.BytesIO()
     (np.savez_compressed if compressed else np.savez)(buf, **arrays)

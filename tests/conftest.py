@@ -1,0 +1,50 @@
+"""Shared fixtures: the real MNIST (acquired by .ci/run), temp model folders, a toy problem."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from core import paths
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The real, verified MNIST. In CI it must be there (.ci/run acquires it); locally a test
+    that needs it is skipped with a hint when the cache is missing."""
+    from core import data
+
+    if not paths.mnist_cache_file().exists() and not os.environ.get("CI"):
+        pytest.skip("MNIST is not cached yet: run `python -m core.data` once")
+    return data.load_mnist()
+
+
+@pytest.fixture
+def weights_tmp(tmp_path, monkeypatch):
+    """An empty weights folder, so tests never touch the shipped models."""
+    d = tmp_path / "weights"
+    d.mkdir()
+    monkeypatch.setenv("NNDIGITS_WEIGHTS_DIR", str(d))
+    return d
+
+
+def toy_dataset(n=600, seed=0):
+    """Ten noisy class prototypes in 784-d: learnable in a few steps, no download needed."""
+    from core.train import Dataset
+
+    rng = np.random.default_rng(seed)
+    protos = rng.random((10, 784)).astype(np.float32)
+
+    def make(k):
+        y = rng.integers(0, 10, k).astype(np.uint8)
+        X = np.clip(protos[y] + 0.3 * rng.standard_normal((k, 784)), 0, 1).astype(np.float32)
+        return X, y
+
+    return Dataset(*make(n), *make(n // 5), *make(n // 5))
+
+
+@pytest.fixture
+def toy():
+    return toy_dataset()
