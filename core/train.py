@@ -470,7 +470,7 @@ def main(argv=None) -> int:
         from core.model_store import check_name
 
         try:
-            check_name(args.save, for_writing=True, overwrite=args.overwrite)
+            check_name(args.save, for_writing=True, overwrite=args.overwrite, allow_default=True)
         except (ValueError, FileExistsError) as e:
             print(e, file=sys.stderr)
             return 2
@@ -517,7 +517,13 @@ def main(argv=None) -> int:
 
         cmd = "python -m core.train " + " ".join(argv if argv is not None else sys.argv[1:])
         path = save_model(
-            args.save, control.net, config, final, command=cmd, overwrite=args.overwrite
+            args.save,
+            control.net,
+            config,
+            final,
+            command=cmd,
+            overwrite=args.overwrite,
+            allow_default=True,
         )
         print(f"Saved {path}")
     return 0
