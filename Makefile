@@ -1,0 +1,24 @@
+# The two commands of the quick start, plus the benchmarks.
+.PHONY: run test lint bench data
+
+run:  ## set up and start the app on http://localhost:8501
+	scripts/setup.sh app
+	.venv/bin/streamlit run app.py
+
+test:  ## set up (packages, chromium, MNIST) and run lint plus every test, browser tests included
+	scripts/setup.sh test
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/pytest -ra
+
+data:  ## acquire and verify MNIST into data/
+	scripts/setup.sh app
+	.venv/bin/python -m core.data
+
+bench:  ## speed and drawing-accuracy figures (installs the CPU PyTorch reference)
+	scripts/setup.sh test
+	.venv/bin/python -m pip install -q -r requirements-bench.txt
+	.venv/bin/python bench/train_speed.py
+	.venv/bin/python bench/latency.py
+	.venv/bin/python bench/threads.py
+	.venv/bin/python bench/drawings_accuracy.py default
