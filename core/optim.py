@@ -25,6 +25,7 @@ class OptimizerState:
     V: list[np.ndarray] = field(default_factory=list)
     M: list[np.ndarray] = field(default_factory=list)
     S: list[np.ndarray] = field(default_factory=list)
+    buf: list[np.ndarray] = field(default_factory=list)  # scratch, not state: never saved
 
 
 def _params(net: Network) -> list[np.ndarray]:
@@ -79,12 +80,21 @@ class Optimizer:
             b1, b2, t = self.beta, self.beta2, state.t
             # Bias correction folded into the step size, as in Kingma & Ba's Algorithm 1.
             lr_t = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
-            for p, g, m, s in zip(params, gs, state.M, state.S, strict=True):
+            if not state.buf:  # scratch space, so a step allocates nothing
+                state.buf = [np.empty_like(p) for p in params]
+            for p, g, m, s, buf in zip(params, gs, state.M, state.S, state.buf, strict=True):
                 m *= b1  # m <- b1 m + (1 - b1) g
-                m += (1 - b1) * g
+                np.multiply(g, 1 - b1, out=buf)
+                m += buf
                 s *= b2  # s <- b2 s + (1 - b2) g^2
-                s += (1 - b2) * (g * g)
-                p -= lr_t * m / (np.sqrt(s) + self.eps)  # theta <- theta - lr_t m / (sqrt(s) + eps)
+                np.multiply(g, g, out=buf)
+                buf *= 1 - b2
+                s += buf
+                np.sqrt(s, out=buf)  # theta <- theta - lr_t m / (sqrt(s) + eps)
+                buf += self.eps
+                np.divide(m, buf, out=buf)
+                buf *= lr_t
+                p -= buf
 
 
 def learning_rate(
