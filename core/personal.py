@@ -1,0 +1,697 @@
+"""The personal set: digits the user drew and labelled, kept under data/personal (git-ignored).
+
+Owns storing, listing, deleting, exporting and importing those examples, and scoring a model
+on them. It never trains and never imports streamlit.
+
+How it survives crashes. Each example is two PNG files in `items/`, each written atomically
+(temp file + os.replace): `<id>.canvas.png`, the raw canvas, then `<id>.png`, the 28x28 input
+the network saw, which also carries the example's manifest entry in a PNG text chunk. Writing
+`<id>.png` is the moment an example exists. `manifest.jsonl` (one JSON entry per line) is the
+index, rewritten atomically under a lock after each change; entries are only ever appended or
+removed, never edited. So the images describe themselves: if the manifest is lost, damaged
+(a truncated line, garbage) or behind the images (a crash between the two writes), every image
+is still read back from disk and the damage is reported in `Listing.problems`; the next change,
+or `repair()`, writes a clean manifest. Deleting removes the image first, so a crash half-way
+never brings a deleted example back. The id is the start of the SHA-256 of the 28x28 image,
+which is why the same drawing is never stored twice.
+
+Writers take a threading.Lock (sessions of one server are threads) and an fcntl lock on
+`.lock` (several processes), so two sessions adding at once lose nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import re
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, PngImagePlugin
+
+from core import paths
+from core.fileio import atomic_write_bytes, atomic_write_text
+
+try:  # POSIX; elsewhere the in-process lock still guards the threads of one server
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
+
+SIDE = 28
+MANIFEST = "manifest.jsonl"
+ITEMS = "items"
+LOCKFILE = ".lock"
+PNG_KEY = "nndigits"  # the PNG text chunk holding an example's manifest entry
+SOURCES = ("draw", "import", "code")
+EXPORT_FORMAT = "nndigits-personal"
+EXPORT_VERSION = 1
+
+# Import limits. The app's own exports are far below them: about 1 KB per 28x28 image and
+# 5-30 KB per 280x280 canvas.
+MAX_ZIP_BYTES = 64 * 1024 * 1024  # the uploaded archive itself
+MAX_TOTAL_BYTES = 256 * 1024 * 1024  # all members, uncompressed, as the archive declares them
+MAX_FILE_BYTES = 4 * 1024 * 1024  # one member, uncompressed
+MAX_RATIO = 200  # uncompressed / compressed; PNGs barely compress, so more smells of a zip bomb
+MAX_ITEMS = 20_000
+MAX_CANVAS_SIDE = 2048
+
+_ID = re.compile(r"^[0-9a-f]{16}$")
+_ITEM_FILE = re.compile(r"^items/([0-9a-f]{16})(\.canvas)?\.png$")
+_LOCK = threading.Lock()
+
+
+class ImportRefused(ValueError):
+    """An archive that cannot be imported; the message says why. Nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One labelled example as the manifest describes it."""
+
+    id: str  # first 16 hex digits of `hash`
+    label: int  # 0-9: what the user says it is
+    created: str  # UTC, ISO 8601
+    source: str  # draw | import | code
+    hash: str  # SHA-256 of the 28x28 uint8 image
+    prediction: int | None = None  # what the model said when it was saved
+    model: str | None = None  # which model said it
+    canvas: bool = True  # whether the raw canvas was kept
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "created": self.created,
+            "source": self.source,
+            "hash": self.hash,
+            "prediction": self.prediction,
+            "model": self.model,
+            "canvas": self.canvas,
+        }
+
+    @classmethod
+    def from_dict(cls, d) -> Item:
+        """Parse and check an entry; raises ValueError with a plain reason."""
+        if not isinstance(d, dict):
+            raise ValueError("an entry is not a JSON object")
+        label, pred = d.get("label"), d.get("prediction")
+        if not _is_digit(label):
+            raise ValueError(f"label {label!r} is not a digit 0-9")
+        if pred is not None and not _is_digit(pred):
+            raise ValueError(f"prediction {pred!r} is not a digit 0-9")
+        h = d.get("hash")
+        if not isinstance(h, str) or not re.fullmatch(r"[0-9a-f]{64}", h):
+            raise ValueError("hash is not a SHA-256 hex digest")
+        item_id = d.get("id", h[:16])
+        if item_id != h[:16]:
+            raise ValueError(f"id {item_id!r} does not match its hash")
+        model = d.get("model")
+        return cls(
+            id=item_id,
+            label=int(label),
+            created=str(d.get("created") or ""),
+            source=str(d.get("source") or "draw"),
+            hash=h,
+            prediction=None if pred is None else int(pred),
+            model=None if model is None else str(model),
+            canvas=bool(d.get("canvas", True)),
+        )
+
+
+@dataclass(frozen=True)
+class AddResult:
+    item: Item
+    added: bool  # False: the identical drawing was already there (`item` is the stored one)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What is in the set, and anything that needed recovering while reading it."""
+
+    items: list[Item]  # oldest first
+    problems: list[str] = field(default_factory=list)  # plain sentences; empty when all is well
+
+    def counts(self) -> dict[int, int]:
+        """Examples per digit, all ten digits present."""
+        out = dict.fromkeys(range(10), 0)
+        for it in self.items:
+            out[it.label] += 1
+        return out
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    added: int
+    duplicates: int  # already in the set (or twice in the archive), skipped
+
+
+@dataclass(frozen=True)
+class PersonalScore:
+    n: int
+    correct: int
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.n
+
+
+def _is_digit(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 9
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def to_uint8(x28) -> np.ndarray:
+    """(28, 28) or (784,) floats in [0, 1] (or uint8) -> (28, 28) uint8, as stored on disk."""
+    a = np.asarray(x28)
+    if a.size != SIDE * SIDE:
+        raise ValueError(f"expected a 28x28 image, got shape {a.shape}")
+    a = a.reshape(SIDE, SIDE)
+    if a.dtype == np.uint8:
+        return a.copy()
+    if not np.isfinite(a).all():
+        raise ValueError("the image holds NaN or infinite values")
+    return np.round(np.clip(a, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def image_hash(u8: np.ndarray) -> str:
+    """SHA-256 of a (28, 28) uint8 image: the identity of a drawing."""
+    return hashlib.sha256(np.ascontiguousarray(u8, dtype=np.uint8).tobytes()).hexdigest()
+
+
+def _png(arr: np.ndarray, mode: str, text: dict[str, str] | None = None) -> bytes:
+    info = None
+    if text:
+        info = PngImagePlugin.PngInfo()
+        for k, v in text.items():
+            info.add_text(k, v)
+    buf = io.BytesIO()
+    Image.fromarray(arr, mode).save(buf, format="PNG", pnginfo=info, optimize=False)
+    return buf.getvalue()
+
+
+def _decode_png(data: bytes, what: str, exact: tuple[int, int] | None, mode: str) -> Image.Image:
+    """Decode PNG bytes after checking the header; raises ValueError naming `what`."""
+    try:
+        img = Image.open(io.BytesIO(data))
+        if img.format != "PNG":
+            raise ValueError(f"{what} is a {img.format} file, not a PNG")
+        w, h = img.size
+        if exact is not None and (w, h) != exact:
+            raise ValueError(f"{what} is {w}x{h} pixels, expected {exact[0]}x{exact[1]}")
+        if exact is None and not (SIDE <= w <= MAX_CANVAS_SIDE and SIDE <= h <= MAX_CANVAS_SIDE):
+            raise ValueError(
+                f"{what} is {w}x{h} pixels; a canvas is {SIDE} to {MAX_CANVAS_SIDE} px a side"
+            )
+        img.load()  # decodes every pixel: a truncated or damaged file fails here
+        return img.convert(mode)
+    except ValueError:
+        raise
+    except Exception as e:  # Pillow raises many kinds for a bad file
+        raise ValueError(f"{what} is not a readable PNG image ({type(e).__name__})") from e
+
+
+class PersonalSet:
+    """The store in one folder (by default `paths.personal_dir()`)."""
+
+    def __init__(self, directory: str | os.PathLike | None = None):
+        self.dir = Path(directory) if directory is not None else paths.personal_dir()
+
+    # --- paths and locking -------------------------------------------------------------------
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.dir / MANIFEST
+
+    @property
+    def items_dir(self) -> Path:
+        return self.dir / ITEMS
+
+    def image_path(self, item_id: str) -> Path:
+        return self.items_dir / f"{_check_id(item_id)}.png"
+
+    def canvas_path(self, item_id: str) -> Path:
+        return self.items_dir / f"{_check_id(item_id)}.canvas.png"
+
+    @contextlib.contextmanager
+    def _locked(self, shared: bool = False) -> Iterator[None]:
+        """Exclusive access for a writer (shared for a reader, which then never sees a change
+        half made): threads of this process first, then other processes."""
+        with _LOCK:
+            if not shared:
+                self.items_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.dir / LOCKFILE, "a+b") as f:
+                if fcntl is not None:
+                    fcntl.flock(f.fileno(), fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    if fcntl is not None:
+                        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A reader's lock; nothing to lock (or create) while the set has never been written."""
+        if not self.dir.is_dir():
+            yield
+            return
+        with self._locked(shared=True):
+            yield
+
+    def listing(self) -> Listing:
+        """Every example, with the manifest checked against the images on disk.
+
+        Images the manifest lacks are read back from their own text chunk; entries whose image
+        is gone are dropped. Both are reported, never raised: reading always succeeds.
+        """
+        with self._reading():
+            return self._read_listing()
+
+    def _read_listing(self) -> Listing:
+        """`listing` for a caller that holds the lock already."""
+        problems: list[str] = []
+        entries: dict[str, Item] = {}
+        bad_lines = 0
+        try:
+            raw = self.manifest_path.read_bytes()
+        except FileNotFoundError:
+            raw = b""
+        for line in raw.splitlines():
+            if not line.strip():
+                continue
+            try:
+                it = Item.from_dict(json.loads(line))
+            except (ValueError, UnicodeDecodeError):
+                bad_lines += 1
+                continue
+            entries[it.id] = it
+        if bad_lines:
+            problems.append(
+                f"{bad_lines} line(s) of the manifest were damaged and skipped; the examples "
+                f"they described were read back from their images."
+            )
+        on_disk = self._ids_on_disk()
+        missing = [i for i in entries if i not in on_disk]
+        for i in missing:
+            del entries[i]
+        if missing:
+            problems.append(
+                f"{len(missing)} manifest entry(ies) had no image on disk (deleted outside "
+                f"the app?) and were left out."
+            )
+        recovered, unreadable = 0, []
+        for i in sorted(on_disk - entries.keys()):
+            try:
+                entries[i] = self._entry_from_image(i)
+                recovered += 1
+            except ValueError:
+                unreadable.append(i)
+        if recovered and not bad_lines:
+            problems.append(
+                f"{recovered} example(s) were missing from the manifest and were read back "
+                f"from their images."
+            )
+        if unreadable:
+            problems.append(
+                f"{len(unreadable)} image file(s) in {self.items_dir} could not be read or carry "
+                f"no label; they were left on disk untouched: {', '.join(unreadable[:5])}"
+                f"{' ...' if len(unreadable) > 5 else ''}."
+            )
+        items = sorted(entries.values(), key=lambda it: (it.created, it.id))
+        return Listing(items, problems)
+
+    def items(self, label: int | None = None) -> list[Item]:
+        """The examples (of one digit, if given), oldest first."""
+        its = self.listing().items
+        return its if label is None else [it for it in its if it.label == label]
+
+    def find(self, x28) -> Item | None:
+        """The stored example with exactly this 28x28 image, or None."""
+        item_id = image_hash(to_uint8(x28))[:16]
+        if not self.image_path(item_id).exists():
+            return None
+        return next((it for it in self.listing().items if it.id == item_id), None)
+
+    def __len__(self) -> int:
+        return len(self.listing().items)
+
+    def _ids_on_disk(self) -> set[str]:
+        try:
+            names = os.listdir(self.items_dir)
+        except FileNotFoundError:
+            return set()
+        return {n[:-4] for n in names if n.endswith(".png") and _ID.match(n[:-4])}
+
+    def _entry_from_image(self, item_id: str) -> Item:
+        with Image.open(self.image_path(item_id)) as img:
+            text = getattr(img, "text", {}).get(PNG_KEY)
+        if text is None:
+            raise ValueError("no entry in the image")
+        it = Item.from_dict(json.loads(text))
+        if it.id != item_id:
+            raise ValueError("the entry names another image")
+        return it
+
+    def image(self, item_id: str) -> np.ndarray:
+        """The stored 28x28 input: (28, 28) uint8."""
+        with Image.open(self.image_path(item_id)) as img:
+            return np.asarray(img.convert("L"), dtype=np.uint8)
+
+    def canvas(self, item_id: str) -> np.ndarray | None:
+        """The raw canvas as drawn, (H, W, 4) uint8; None if it was not kept."""
+        p = self.canvas_path(item_id)
+        if not p.exists():
+            return None
+        with Image.open(p) as img:
+            return np.asarray(img.convert("RGBA"), dtype=np.uint8)
+
+    def dataset(self) -> tuple[list[Item], np.ndarray, np.ndarray]:
+        """The examples and their images in one consistent read: (items, X (n, 784) float32 in
+        [0, 1], y (n,) uint8), so a delete from another session cannot fall in between."""
+        with self._reading():
+            items = self._read_listing().items
+            X = np.zeros((len(items), SIDE * SIDE), dtype=np.float32)
+            for k, it in enumerate(items):
+                X[k] = self.image(it.id).reshape(-1) * np.float32(1 / 255)
+        y = np.array([it.label for it in items], dtype=np.uint8)
+        return items, X, y
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The examples as network input: X (n, 784) float32 in [0, 1], y (n,) uint8."""
+        return self.dataset()[1:]
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def add(
+        self,
+        x28,
+        label: int,
+        canvas: np.ndarray | None = None,
+        source: str = "draw",
+        prediction: int | None = None,
+        model: str | None = None,
+        created: str | None = None,
+    ) -> AddResult:
+        """Store one labelled drawing: x28 is what the network saw, (28, 28) in [0, 1].
+
+        The identical 28x28 image is stored only once; then `added` is False and the stored
+        example (with its original label) is returned.
+        """
+        label = int(label) if isinstance(label, np.integer) else label
+        if not _is_digit(label):
+            raise ValueError(f"A label is a digit from 0 to 9, got {label!r}.")
+        if prediction is not None:
+            prediction = int(prediction)
+        if source not in SOURCES:
+            raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+        u8 = to_uint8(x28)
+        canvas_png = None
+        if canvas is not None:
+            c = np.asarray(canvas)
+            if c.dtype != np.uint8 or c.ndim != 3 or c.shape[2] not in (3, 4):
+                raise ValueError(f"a canvas is an (H, W, 4) uint8 image, got {c.dtype} {c.shape}")
+            canvas_png = _png(c, "RGBA" if c.shape[2] == 4 else "RGB")
+        h = image_hash(u8)
+        item = Item(
+            id=h[:16],
+            label=label,
+            created=created or _now(),
+            source=source,
+            hash=h,
+            prediction=prediction,
+            model=model,
+            canvas=canvas_png is not None,
+        )
+        return self._add_many(
+            [(item, _png(u8, "L", {PNG_KEY: json.dumps(item.to_dict())}), canvas_png)]
+        )[0]
+
+    def _add_many(self, prepared: list[tuple[Item, bytes, bytes | None]]) -> list[AddResult]:
+        """Write prepared examples under the lock; then rewrite the manifest once."""
+        results = []
+        with self._locked():
+            before = self._read_listing()
+            current = {it.id: it for it in before.items}
+            for item, image_png, canvas_png in prepared:
+                if item.id in current:
+                    results.append(AddResult(current[item.id], False))
+                    continue
+                if canvas_png is not None:
+                    atomic_write_bytes(self.canvas_path(item.id), canvas_png)
+                atomic_write_bytes(self.image_path(item.id), image_png)  # now it exists
+                current[item.id] = item
+                results.append(AddResult(item, True))
+            if any(r.added for r in results) or before.problems:
+                self._write_manifest(current.values())  # also repairs a damaged one
+        return results
+
+    def delete(self, item_id: str) -> bool:
+        """Remove one example (both images and its entry); False if it was not there."""
+        with self._locked():
+            current = {it.id: it for it in self._read_listing().items}
+            if item_id not in current:
+                return False
+            self.image_path(item_id).unlink(missing_ok=True)  # gone from here on
+            self.canvas_path(item_id).unlink(missing_ok=True)
+            del current[item_id]
+            self._write_manifest(current.values())
+        return True
+
+    def repair(self) -> Listing:
+        """Rewrite the manifest from what `listing` recovered; returns the listing before."""
+        with self._locked():
+            before = self._read_listing()
+            self._write_manifest(before.items)
+        return before
+
+    def _write_manifest(self, items) -> None:
+        items = sorted(items, key=lambda it: (it.created, it.id))
+        atomic_write_text(
+            self.manifest_path, "".join(json.dumps(it.to_dict()) + "\n" for it in items)
+        )
+
+    # --- export and import -------------------------------------------------------------------
+
+    def export_zip(self) -> bytes:
+        """The whole set as a zip: manifest.json plus items/<id>.png and items/<id>.canvas.png."""
+        buf = io.BytesIO()
+        with self._reading(), zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            items = self._read_listing().items
+            manifest = {
+                "format": EXPORT_FORMAT,
+                "version": EXPORT_VERSION,
+                "exported": _now(),
+                "items": [it.to_dict() for it in items],
+            }
+            z.writestr("manifest.json", json.dumps(manifest, indent=1))
+            for it in items:
+                z.write(self.image_path(it.id), f"items/{it.id}.png")
+                if it.canvas and self.canvas_path(it.id).exists():
+                    z.write(self.canvas_path(it.id), f"items/{it.id}.canvas.png")
+        return buf.getvalue()
+
+    def import_zip(self, data: bytes) -> ImportReport:
+        """Add the examples of an exported zip. The archive is checked completely first; if
+        anything is wrong, ImportRefused says what and nothing is written."""
+        prepared = read_archive(data)
+        results = self._add_many(prepared)
+        added = sum(r.added for r in results)
+        return ImportReport(added=added, duplicates=len(results) - added)
+
+    # --- scoring -----------------------------------------------------------------------------
+
+    def score(self, predict_proba) -> PersonalScore | None:
+        """How many examples a model reads right; None when the set is empty.
+
+        `predict_proba` maps (n, 784) float32 to (n, 10) probabilities (a Model's or Network's
+        method, or the object itself when it has one).
+        """
+        X, y = self.arrays()
+        return score_arrays(predict_proba, X, y)
+
+
+def score_arrays(predict_proba, X: np.ndarray, y: np.ndarray) -> PersonalScore | None:
+    """Correct answers of a model on (n, 784) X with labels y; None when n is 0."""
+    if len(y) == 0:
+        return None
+    fn = getattr(predict_proba, "predict_proba", predict_proba)
+    P = fn(X)
+    return PersonalScore(n=len(y), correct=int((np.asarray(P).argmax(1) == y).sum()))
+
+
+def personal_accuracy(model, directory: str | os.PathLike | None = None) -> PersonalScore | None:
+    """A model's score on the personal set (for the Inspect page); None when the set is empty."""
+    return PersonalSet(directory).score(model)
+
+
+def _check_id(item_id: str) -> str:
+    if not isinstance(item_id, str) or not _ID.match(item_id):
+        raise ValueError(f"{item_id!r} is not an example id")
+    return item_id
+
+
+def _check_member_name(name: str) -> None:
+    """Refuse names that could point outside the folder (zip slip) or are not ours."""
+    if (
+        name.startswith(("/", "\\"))
+        or "\\" in name
+        or re.match(r"^[A-Za-z]:", name)
+        or ".." in name.split("/")
+        or "\x00" in name
+    ):
+        raise ImportRefused(
+            f"The archive holds a file named {name!r}, a path that points outside its folder. "
+            f"Such archives are refused for safety; nothing was imported."
+        )
+
+
+def read_archive(data: bytes) -> list[tuple[Item, bytes, bytes | None]]:
+    """Check an exported zip completely and return its examples ready to write.
+
+    Raises ImportRefused with a plain message for anything wrong: too large, not a zip, unsafe
+    paths, a declared size that smells of a zip bomb, files that are not PNGs of the expected
+    size, labels outside 0-9, or a manifest that does not match the files.
+    """
+    if len(data) > MAX_ZIP_BYTES:
+        raise ImportRefused(
+            f"The file is {len(data) / 2**20:.1f} MB; archives up to "
+            f"{MAX_ZIP_BYTES // 2**20} MB can be imported."
+        )
+    try:
+        z = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise ImportRefused(
+            "That file is not a zip archive (or it is damaged). Import a zip made with "
+            "'Export' on this page."
+        ) from e
+    with z:
+        infos = z.infolist()
+        if len(infos) > 2 * MAX_ITEMS + 1:
+            raise ImportRefused(f"The archive holds {len(infos):,} files; too many to import.")
+        total = 0
+        files: dict[str, zipfile.ZipInfo] = {}
+        for info in infos:
+            _check_member_name(info.filename)
+            if info.is_dir():
+                continue
+            if info.flag_bits & 0x1:
+                raise ImportRefused(f"{info.filename} is encrypted; export the set again.")
+            if info.file_size > MAX_FILE_BYTES:
+                raise ImportRefused(
+                    f"{info.filename} is {info.file_size / 2**20:.1f} MB unpacked; one file may "
+                    f"be at most {MAX_FILE_BYTES // 2**20} MB. Nothing was imported."
+                )
+            if info.file_size > 1024 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+                raise ImportRefused(
+                    f"{info.filename} would unpack to {info.file_size:,} bytes from "
+                    f"{info.compress_size:,}: that is how zip bombs look. Nothing was imported."
+                )
+            total += info.file_size
+            if total > MAX_TOTAL_BYTES:
+                raise ImportRefused(
+                    f"The archive unpacks to more than {MAX_TOTAL_BYTES // 2**20} MB; "
+                    f"that is too large to import."
+                )
+            if info.filename in files:
+                raise ImportRefused(f"The archive holds {info.filename} twice.")
+            if info.filename != "manifest.json" and not _ITEM_FILE.match(info.filename):
+                raise ImportRefused(
+                    f"The archive holds {info.filename!r}, which is not part of an exported "
+                    f"set (expected manifest.json and items/<id>.png files). Nothing was imported."
+                )
+            files[info.filename] = info
+
+        def read(name: str) -> bytes:
+            info = files[name]
+            try:
+                with z.open(info) as f:
+                    blob = f.read(info.file_size + 1)
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+                raise ImportRefused(f"{name} in the archive is damaged ({e}).") from e
+            if len(blob) != info.file_size:
+                raise ImportRefused(f"{name} is not the size the archive says.")
+            return blob
+
+        if "manifest.json" not in files:
+            raise ImportRefused(
+                "The archive has no manifest.json, so the labels are unknown. Import a zip made "
+                "with 'Export' on this page."
+            )
+        try:
+            manifest = json.loads(read("manifest.json").decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ImportRefused(f"manifest.json is not valid JSON ({e}).") from e
+        if (
+            not isinstance(manifest, dict)
+            or manifest.get("format") != EXPORT_FORMAT
+            or not isinstance(manifest.get("items"), list)
+        ):
+            raise ImportRefused("manifest.json is not the manifest of an exported personal set.")
+        if manifest.get("version") != EXPORT_VERSION:
+            raise ImportRefused(
+                f"The archive is format version {manifest.get('version')!r}; this app reads "
+                f"version {EXPORT_VERSION}."
+            )
+        entries = manifest["items"]
+        if len(entries) > MAX_ITEMS:
+            raise ImportRefused(
+                f"The archive holds {len(entries):,} examples; at most "
+                f"{MAX_ITEMS:,} can be imported at once."
+            )
+
+        prepared, used = [], {"manifest.json"}
+        for k, d in enumerate(entries):
+            try:
+                item = Item.from_dict(d)
+            except ValueError as e:
+                raise ImportRefused(f"Example {k + 1} in manifest.json is invalid: {e}.") from e
+            name = f"items/{item.id}.png"
+            if name not in files:
+                raise ImportRefused(f"manifest.json lists {name}, but the archive lacks it.")
+            try:
+                img = _decode_png(read(name), name, (SIDE, SIDE), "L")
+            except ValueError as e:
+                raise ImportRefused(f"{e}. Nothing was imported.") from e
+            u8 = np.asarray(img, dtype=np.uint8)
+            if image_hash(u8) != item.hash:
+                raise ImportRefused(f"{name} does not match the hash in manifest.json (damaged?).")
+            canvas_png = None
+            cname = f"items/{item.id}.canvas.png"
+            if cname in files:
+                try:
+                    canvas = np.asarray(_decode_png(read(cname), cname, None, "RGBA"))
+                except ValueError as e:
+                    raise ImportRefused(f"{e}. Nothing was imported.") from e
+                canvas_png = _png(canvas, "RGBA")
+                used.add(cname)
+            used.add(name)
+            item = Item(
+                id=item.id,
+                label=item.label,
+                created=item.created or _now(),
+                source="import",
+                hash=item.hash,
+                prediction=item.prediction,
+                model=item.model,
+                canvas=canvas_png is not None,
+            )
+            # Re-encode rather than copy the archive's bytes: what lands on disk is our own PNG.
+            image_png = _png(u8, "L", {PNG_KEY: json.dumps(item.to_dict())})
+            prepared.append((item, image_png, canvas_png))
+        extra = sorted(files.keys() - used)
+        if extra:
+            raise ImportRefused(
+                f"The archive holds {len(extra)} image(s) manifest.json does not list "
+                f"(e.g. {extra[0]}); it looks edited or damaged. Nothing was imported."
+            )
+    return prepared

@@ -1,0 +1,110 @@
+"""Draw: a digit on the canvas, read as you draw by the model in use (also the one in training).
+
+The current drawing is kept for other pages in session_state: "drawing_rgba" (the canvas's
+(280, 280, 4) uint8 array or None) and "drawing_x28" (the (28, 28) float32 the network reads,
+or None when there is nothing to read).
+"""
+
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from core.preprocess import canvas_to_mnist
+from ui import charts
+from ui.common import (
+    LIVE,
+    MODEL_KEY,
+    current_model,
+    ensure_app_navigation,
+    predict,
+    require_model,
+    train_job_view,
+)
+from ui.insights import render_drawing_insights
+from ui.personal import render_feedback
+
+ensure_app_navigation()
+
+CANVAS_SIDE = 280
+
+state = st.session_state
+state.setdefault("canvas_round", 0)  # a new canvas key clears the canvas
+state.setdefault("drawing_rgba", None)
+state.setdefault("drawing_x28", None)
+
+st.title("Draw a digit")
+model = require_model()
+st.caption(
+    f"Reading with **{model.name}**. Draw one digit, large, in the middle of the black square; "
+    "pick another model in the sidebar."
+)
+
+# --- the canvas ---------------------------------------------------------------------------------
+
+canvas_col, answer_col = st.columns([1, 2], gap="medium")
+with canvas_col:
+    pen = st.slider(
+        "Pen width",
+        min_value=8,
+        max_value=40,
+        value=20,
+        key="pen_width",
+        help="Thicker strokes look more like MNIST's; 15-25 px suits this 280 px canvas.",
+    )
+    result = st_canvas(
+        stroke_width=pen,
+        stroke_color="#FFFFFF",
+        background_color="#000000",
+        height=CANVAS_SIDE,
+        width=CANVAS_SIDE,
+        drawing_mode="freedraw",
+        update_streamlit=True,
+        return_image_data=True,
+        key=f"canvas_{state['canvas_round']}",
+    )
+    if st.button("Clear", icon=":material/ink_eraser:"):
+        state["canvas_round"] += 1
+        state["drawing_rgba"] = state["drawing_x28"] = None
+        st.rerun()
+
+rgba = result.image_data
+state["drawing_rgba"] = rgba
+state["drawing_x28"] = None if rgba is None else canvas_to_mnist(rgba)
+
+# --- the answer ---------------------------------------------------------------------------------
+
+
+def answer(watching: bool) -> None:
+    """The prediction for the current drawing; refreshed every second while the model trains."""
+    x28 = st.session_state["drawing_x28"]
+    model = current_model()
+    if x28 is None or model is None:
+        st.info("Draw a digit")
+        return
+    digit, probs = predict(model, x28)
+    left, right = st.columns([1.2, 1])
+    with left:
+        st.metric("Prediction", str(digit), help=f"Read by {model.name}")
+        st.caption(f"{probs[digit]:.1%} sure, according to {model.name}.")
+        if watching:
+            st.caption("The model is still learning: its answer updates every second.")
+        st.plotly_chart(
+            charts.probabilities_figure(probs), config={"displayModeBar": False}, key="probs"
+        )
+    with right:
+        st.plotly_chart(
+            charts.digit_image_figure(x28), config={"displayModeBar": False}, key="seen"
+        )
+        st.caption("Your drawing cropped, scaled to 20 px and centred in 28x28, like MNIST.")
+
+
+job = train_job_view()
+watching = state.get(MODEL_KEY) == LIVE and job is not None and job.active
+with answer_col:
+    st.fragment(answer, run_every=1.0 if watching else None)(watching)
+
+# --- more about this drawing --------------------------------------------------------------------
+# Further sections about the current drawing go here, below the answer, each taking
+# (model, rgba, x28), e.g. ui.insights.render_drawing_insights(model, rgba, x28).
+
+render_feedback(model, state["drawing_rgba"], state["drawing_x28"])  # keep it in My digits
+render_drawing_insights(model, state["drawing_rgba"], state["drawing_x28"])  # see inside

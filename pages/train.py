@@ -1,0 +1,293 @@
+"""Train: choose a setup, start a background training job, watch it learn, save the result."""
+
+import streamlit as st
+
+from core.augment import AUGMENTS
+from core.jobs import get_manager
+from core.network import ACTIVATIONS, INITS
+from core.optim import OPTIMIZERS, SCHEDULES
+from core.train import PRESET_NOTES, PRESETS, preset
+from ui import charts
+from ui.common import (
+    ensure_app_navigation,
+    format_seconds,
+    parse_hidden,
+    save_trained,
+    start_training,
+    train_job_view,
+    training_progress,
+)
+
+ensure_app_navigation()
+
+FIELDS = (
+    "hidden",
+    "activation",
+    "init",
+    "optimizer",
+    "lr",
+    "momentum",
+    "schedule",
+    "step_every",
+    "step_gamma",
+    "batch_size",
+    "epochs",
+    "l2",
+    "augment",
+    "train_size",
+    "seed",
+)
+
+
+def apply_preset() -> None:
+    """Fill every setup field from the chosen preset."""
+    config = PRESETS[st.session_state["cfg_preset"]]
+    for name in FIELDS:
+        value = getattr(config, name)
+        st.session_state[f"cfg_{name}"] = ", ".join(map(str, value)) if name == "hidden" else value
+
+
+if "cfg_preset" not in st.session_state:
+    st.session_state["cfg_preset"] = "quick"
+    apply_preset()
+
+st.title("Train a network")
+st.caption(
+    "Training runs in the background: go and draw while it learns, or reload the page; "
+    "the run carries on and this page finds it again."
+)
+
+# --- the setup ----------------------------------------------------------------------------------
+
+st.radio(
+    "Start from a preset",
+    list(PRESETS),
+    key="cfg_preset",
+    horizontal=True,
+    on_change=apply_preset,
+    format_func=lambda name: {"seed": "seed (the article)", "quick": "quick", "best": "best"}[name],
+    help="Each preset fills in the whole setup below; change any field to make it your own.",
+)
+st.caption(PRESET_NOTES[st.session_state["cfg_preset"]])
+
+with st.expander("Custom setup", expanded=False):
+    c1, c2, c3, c4 = st.columns(4)
+    with c1:
+        st.text_input(
+            "Hidden layers",
+            key="cfg_hidden",
+            help="Units per hidden layer, separated by commas: 256, or 512, 256 for two layers. "
+            "1-4 layers of 1-4096 units; more units learn more but train slower.",
+        )
+        st.selectbox(
+            "Activation",
+            ACTIVATIONS,
+            key="cfg_activation",
+            help="The non-linearity after each hidden layer. ReLU is the usual choice; sigmoid "
+            "and tanh learn more slowly.",
+        )
+        st.selectbox(
+            "Initial weights",
+            INITS,
+            key="cfg_init",
+            help="How the starting weights are drawn. auto: He for ReLU, LeCun otherwise; "
+            "uniform: the article's [-0.5, 0.5].",
+        )
+        st.number_input(
+            "Seed",
+            key="cfg_seed",
+            step=1,
+            help="Any whole number. The same seed and setup repeat the same run exactly.",
+        )
+    with c2:
+        st.selectbox(
+            "Optimizer",
+            OPTIMIZERS,
+            key="cfg_optimizer",
+            help="How each step uses the gradient. adam adapts the step for every weight and "
+            "is the safe choice; sgd is plain gradient descent, as in the article.",
+        )
+        st.number_input(
+            "Learning rate",
+            key="cfg_lr",
+            step=0.0005,
+            format="%g",
+            help="The size of each step: about 0.0001-0.01 for adam, 0.01-0.5 for sgd. "
+            "Too large and training diverges; too small and it crawls.",
+        )
+        st.number_input(
+            "Momentum",
+            key="cfg_momentum",
+            step=0.05,
+            format="%g",
+            help="How much of the previous step carries over (adam's beta1), in [0, 1); 0.9 is "
+            "standard. Plain sgd ignores it.",
+        )
+    with c3:
+        st.selectbox(
+            "Learning-rate schedule",
+            SCHEDULES,
+            key="cfg_schedule",
+            help="constant: the same rate throughout; cosine: eases down to 0 by the end; "
+            "step: multiplied by a factor every few epochs.",
+        )
+        if st.session_state["cfg_schedule"] == "step":
+            st.number_input(
+                "Cut every (epochs)",
+                key="cfg_step_every",
+                step=1,
+                help="Epochs between learning-rate cuts, for the step schedule: 1-100.",
+            )
+            st.number_input(
+                "Cut factor",
+                key="cfg_step_gamma",
+                step=0.05,
+                format="%g",
+                help="What the learning rate is multiplied by at each cut, in (0, 1]; "
+                "0.1 is common.",
+            )
+        st.number_input(
+            "Batch size",
+            key="cfg_batch_size",
+            step=32,
+            help="Images per step: 32-512 is typical. 0 uses every training image in each "
+            "step (full batch, as in the article): smooth but slow to learn.",
+        )
+        st.number_input(
+            "Epochs",
+            key="cfg_epochs",
+            step=1,
+            help="Passes over the training images, 1-1000. quick needs 5; when validation "
+            "accuracy stops rising, more epochs stop helping.",
+        )
+    with c4:
+        st.number_input(
+            "L2 weight decay",
+            key="cfg_l2",
+            step=0.0001,
+            format="%g",
+            help="Pulls the weights towards zero to curb overfitting: 0 to 0.01; 0.0001 is a "
+            "gentle start.",
+        )
+        st.selectbox(
+            "Augmentation",
+            AUGMENTS,
+            key="cfg_augment",
+            help="Random distortions of each batch, so the network sees new variants: shift, "
+            "affine (shift, rotate, scale) or elastic (also wobbles the strokes). Slower, but "
+            "more robust to real handwriting.",
+        )
+        st.number_input(
+            "Training images",
+            key="cfg_train_size",
+            step=1000,
+            help="How many training images to learn from; 0 means all 55,000 (5,000 more are "
+            "kept apart for validation). Fewer is faster but learns less.",
+        )
+
+config, problem = None, None
+try:
+    values = {name: st.session_state[f"cfg_{name}"] for name in FIELDS}
+    values["hidden"] = parse_hidden(values["hidden"])
+    config = preset(st.session_state["cfg_preset"], **values)
+except (ValueError, TypeError) as e:
+    problem = str(e)
+if problem:
+    st.error(problem)
+elif config != PRESETS[st.session_state["cfg_preset"]]:
+    st.caption(f"Customised {st.session_state['cfg_preset']} setup.")
+
+# --- start, pause, stop -------------------------------------------------------------------------
+
+manager = get_manager()
+view = train_job_view()
+active = view is not None and view.active
+b1, b2, b3, _ = st.columns([1, 1, 1, 3])
+if b1.button("Start", type="primary", disabled=config is None or active, width="stretch"):
+    start_training(config, st.session_state["cfg_preset"])
+    st.rerun()
+paused = view is not None and view.status == "paused"
+if b2.button(
+    "Resume" if paused else "Pause",
+    disabled=not active or view.status == "queued" or view.stop_requested,
+    width="stretch",
+):
+    (manager.resume if paused else manager.pause)(view.id)
+    st.rerun()
+if b3.button("Stop", disabled=not active or view.stop_requested, width="stretch"):
+    manager.stop(view.id)
+    st.rerun()
+if active:
+    st.caption("Stop this run to start another one.")
+
+# --- the live panel -----------------------------------------------------------------------------
+
+
+def live_panel(was_active: bool) -> None:
+    """Status, progress and the three charts; redrawn twice a second while the job is active."""
+    view = train_job_view()
+    if view is None:
+        st.info("Choose a setup and press **Start**. The charts fill in as the network learns.")
+        return
+    if was_active and not view.active:
+        st.rerun()  # finished: redraw the page once, with the results and the Save form
+    progress = training_progress(view, manager.max_running)
+    if view.status == "queued":
+        st.info(progress["line"])
+    st.progress(progress["fraction"], text=progress["line"])
+    steps, epochs = view.series("step"), view.series("epoch")
+    c1, c2, c3 = st.columns(3)
+    config = {"displayModeBar": False}
+    c1.plotly_chart(charts.loss_per_step_figure(steps), config=config, key="chart_step")
+    c2.plotly_chart(charts.loss_per_epoch_figure(epochs), config=config, key="chart_epoch")
+    c3.plotly_chart(charts.accuracy_per_epoch_figure(epochs), config=config, key="chart_acc")
+
+
+st.fragment(live_panel, run_every=0.5 if active else None)(active)
+
+# --- the result ---------------------------------------------------------------------------------
+
+if view is not None and view.finished:
+    done = view.last.get("done")
+    if view.status == "done":
+        st.success(
+            f"Finished: {done['test_acc']:.2%} of the 10,000 MNIST test digits read correctly "
+            f"after {format_seconds(done['train_seconds'])} of training. Try it on the Draw page."
+        )
+    elif view.status == "stopped" and done:
+        st.warning(
+            f"Stopped after {done['step']:,} steps. The weights so far read "
+            f"{done['test_acc']:.2%} of the test digits correctly."
+        )
+    elif view.status == "stopped":
+        st.warning("Stopped before training began.")
+    elif view.status == "diverged":
+        st.error(view.last["diverged"]["reason"])
+    elif view.status == "failed":
+        st.error(f"Training failed: {view.error}")
+
+    if done:
+        st.subheader("Save this model")
+        name = st.text_input(
+            "Save as",
+            key="save_name",
+            placeholder="my-model",
+            help="Letters, digits, '-' and '_'. The shipped 'default' is never replaced.",
+        ).strip()
+        conflict = st.session_state.get("save_conflict") == name and name
+        replace = conflict and st.checkbox(f"Yes, replace the existing model {name!r}")
+        if st.button("Save", disabled=not name):
+            try:
+                save_trained(name, overwrite=bool(replace))
+            except FileExistsError:
+                st.session_state["save_conflict"] = name
+                st.rerun()
+            except ValueError as e:
+                st.error(str(e))
+            else:
+                st.session_state.pop("save_conflict", None)
+                st.rerun()  # the sidebar picks up the new model
+        if conflict:
+            st.warning(f"A model called {name!r} already exists. Tick the box to replace it.")
+        elif st.session_state.get("saved_as"):
+            st.success(f"Saved as {st.session_state['saved_as']}; it is now the model in use.")

@@ -1,0 +1,229 @@
+"""Real parts for the browser tests: a `streamlit run app.py` server and Debian's chromium.
+
+Import the fixtures into a test module (`from tests.browser_support import app_url, page`).
+Each importing module gets its own copy of a session fixture, so the server and the browser are
+made once and shared through `_SHARED`. The server reads and writes models in a temp copy of
+weights/, never in the repo. Without
+chromium a test is skipped locally but fails in CI (env CI set), where it must be installed.
+Screenshots go to artifacts/; with NNDIGITS_UPDATE_SCREENSHOTS=1 they also replace the
+README's pictures in docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from core import paths
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = os.environ.get("NNDIGITS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1400, "height": 1000}
+SERVER_START_TIMEOUT = 60.0  # seconds for `streamlit run` to answer its health check
+TIMEOUT_MS = 30_000  # Playwright's wait for any one thing to appear
+
+_SHARED: dict = {}  # one server and one browser for the whole test session
+
+
+def _unavailable(reason: str):
+    """Skip locally, fail in CI: there a missing browser or model is a broken setup."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server_weights(tmp_path_factory) -> Path:
+    """A temp weights folder holding a copy of the shipped `default` model."""
+    if "weights" in _SHARED:
+        return _SHARED["weights"]
+    src = paths.weights_dir()
+    if not (src / "default.npz").exists():
+        _unavailable(
+            "no default model: run `python -m core.train --preset quick --save default` first"
+        )
+    dst = tmp_path_factory.mktemp("server-weights")
+    for suffix in (".npz", ".json"):
+        shutil.copy2(src / f"default{suffix}", dst / f"default{suffix}")
+    _SHARED["weights"] = dst
+    return dst
+
+
+@pytest.fixture(scope="session")
+def app_url(server_weights, tmp_path_factory):
+    """The base URL of a real `streamlit run app.py` on 127.0.0.1 (one server per session)."""
+    if "url" in _SHARED:
+        yield _SHARED["url"]
+        return
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("server-log") / "streamlit.log"
+    env = {**os.environ, "NNDIGITS_WEIGHTS_DIR": str(server_weights), "PYTHONUNBUFFERED": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"streamlit did not start:\n{log_path.read_text(errors='replace')}")
+        time.sleep(0.2)
+    _SHARED["url"] = url
+    yield url
+    del _SHARED["url"]
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy2(log_path, ARTIFACTS / "streamlit.log")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium driven by Playwright (never a downloaded browser)."""
+    if "browser" in _SHARED:
+        yield _SHARED["browser"]
+        return
+    if not Path(CHROMIUM).exists():
+        _unavailable(f"chromium not found at {CHROMIUM}: `apt-get install chromium`")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        _SHARED["browser"] = b
+        yield b
+        del _SHARED["browser"]
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser tab (its own Streamlit session) with a wide viewport."""
+    context = browser.new_context(viewport=VIEWPORT)
+    tab = context.new_page()
+    tab.set_default_timeout(TIMEOUT_MS)
+    yield tab
+    context.close()
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def wait_until_idle(page) -> None:
+    """Wait until the app has connected and its script run has finished."""
+    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]")
+
+
+def open_app(page, url: str, heading: str) -> None:
+    """Load a URL and wait for the page's title."""
+    page.goto(url)
+    page.get_by_role("heading", name=heading).wait_for()
+    wait_until_idle(page)
+
+
+def go_to(page, link: str, heading: str) -> None:
+    """Follow a link in the sidebar's page menu and wait for the new page's title."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
+    page.get_by_role("heading", name=heading).wait_for()
+    wait_until_idle(page)
+
+
+def stroke(page, points) -> None:
+    """Draw one mouse stroke through canvas coordinates (x, y) on the drawable canvas."""
+    canvas = page.locator("canvas.upper-canvas")
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    x0, y0 = box["x"], box["y"]
+    page.mouse.move(x0 + points[0][0], y0 + points[0][1])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(x0 + x, y0 + y, steps=2)
+    page.mouse.up()
+
+
+def chart_points(page, title: str) -> int:
+    """How many x values the first trace of the plotly chart titled `title` holds now."""
+    return page.evaluate(
+        """(title) => {
+            const plots = Array.from(document.querySelectorAll('.js-plotly-plot'))
+                .filter(g => g.layout && g.layout.title &&
+                        String(g.layout.title.text || '').includes(title));
+            if (!plots.length) return -1;
+            const g = plots[plots.length - 1];
+            return g.data && g.data.length ? (g.data[0].x || []).length : 0;
+        }""",
+        title,
+    )
+
+
+def wait_for(predicate, timeout: float = 30.0, every_ms: int = 200, page=None) -> bool:
+    """Poll `predicate` (letting the browser work in between) until true or timed out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if page is not None:
+            page.wait_for_timeout(every_ms)
+        else:
+            time.sleep(every_ms / 1000)
+    return predicate()
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a full-page screenshot as artifacts/NAME.png (and docs/screenshots/ on request)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    if os.environ.get("NNDIGITS_UPDATE_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, SCREENSHOTS / f"{name}.png")
+    return path

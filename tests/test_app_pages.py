@@ -1,0 +1,318 @@
+"""Every page, run by Streamlit's AppTest: it renders with the shipped model, trains, stops, saves,
+reattaches, and turns bad input into a message instead of a traceback.
+
+AppTest cannot draw on the canvas, so the Draw page gets its drawing the way the canvas hands it
+over: a PNG data URL in the component's session state.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from core import jobs, paths
+from core.jobs import get_manager
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 60
+
+
+@pytest.fixture(autouse=True)
+def app_navigation(monkeypatch):
+    """Run every AppTest through app.py's st.navigation, as the real server does.
+
+    AppTest looks for a pages/ folder before every run and, finding one, starts in Streamlit's
+    old multipage mode, where a switched-to page runs without app.py. A real server does that
+    only on its first run, which `ui.common.ensure_app_navigation` corrects; here it would
+    rerun every run and swallow button clicks, so the mode is pinned off instead.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+@pytest.fixture
+def app_weights(tmp_path, monkeypatch):
+    """A temp copy of the shipped `default` model, so tests that save never touch weights/."""
+    src = paths.weights_dir()
+    if not (src / "default.npz").exists():
+        message = "no default model yet: run `python -m core.train --preset quick --save default`"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    dst = tmp_path / "weights"
+    dst.mkdir()
+    for suffix in (".npz", ".json"):
+        shutil.copy2(src / f"default{suffix}", dst / f"default{suffix}")
+    monkeypatch.setenv("NNDIGITS_WEIGHTS_DIR", str(dst))
+    yield dst
+    manager = get_manager()
+    for view in manager.views():
+        manager.forget(view.id)
+
+
+def open_page(page: str | None = None, query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    return at
+
+
+def canvas_state(image: np.ndarray) -> dict:
+    """What the drawable canvas stores for a drawing: its PNG as a data URL."""
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return {"drawing": {"raw": {"objects": []}, "data": url}, "backgroundFit": None}
+
+
+def blank_canvas() -> np.ndarray:
+    img = np.zeros((280, 280, 4), np.uint8)
+    img[..., 3] = 255  # opaque black
+    return img
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def wait_for_job(at: AppTest, timeout: float = 120):
+    view = get_manager().wait(at.session_state["train_job"], timeout)
+    at.run()
+    return view
+
+
+def set_tiny_setup(at: AppTest, epochs: int = 1, train_size: int = 2000) -> None:
+    at.text_input(key="cfg_hidden").set_value("32")
+    at.number_input(key="cfg_train_size").set_value(train_size)
+    at.number_input(key="cfg_epochs").set_value(epochs)
+    at.run()
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    [button] = [b for b in at.button if b.label == label]
+    return button.click().run()
+
+
+# --- every page renders -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", [None, "pages/train.py", "pages/draw.py"])
+def test_every_page_renders_with_the_shipped_model_without_exceptions(app_weights, page):
+    at = open_page(page)
+    assert not at.exception
+    assert not at.error
+    sidebar = at.sidebar
+    assert [s.value for s in sidebar.selectbox] == ["default"]
+
+
+def test_home_shows_the_test_accuracy_of_the_model_in_use(app_weights):
+    at = open_page()
+    [metric] = at.metric
+    assert metric.value.endswith("%") and float(metric.value[:-1]) > 90
+
+
+# --- Draw ---------------------------------------------------------------------------------------
+
+
+def test_an_empty_canvas_asks_for_a_digit_and_predicts_nothing(app_weights):
+    at = open_page("pages/draw.py")
+    assert "Draw a digit" in texts(at.info)
+    assert not at.metric
+    assert at.session_state["drawing_rgba"] is None and at.session_state["drawing_x28"] is None
+
+
+def test_a_stray_dot_counts_as_an_empty_canvas(app_weights):
+    at = open_page("pages/draw.py")
+    img = blank_canvas()
+    img[140:144, 140:144, :3] = 255
+    at.session_state["canvas_0"] = canvas_state(img)
+    at.run()
+    assert "Draw a digit" in texts(at.info) and not at.metric
+    assert at.session_state["drawing_rgba"] is not None
+    assert at.session_state["drawing_x28"] is None
+
+
+def test_a_drawn_one_is_read_as_1_and_shared_with_other_pages(app_weights):
+    at = open_page("pages/draw.py")
+    img = blank_canvas()
+    img[40:240, 130:150, :3] = 255  # one thick vertical stroke
+    at.session_state["canvas_0"] = canvas_state(img)
+    at.run()
+    assert not at.exception
+    [metric] = at.metric
+    assert metric.label == "Prediction" and metric.value == "1"
+    x28 = at.session_state["drawing_x28"]
+    assert x28.shape == (28, 28) and x28.dtype == np.float32
+    assert at.session_state["drawing_rgba"].shape == (280, 280, 4)
+
+
+def test_a_damaged_model_file_shows_an_error_with_a_way_out_not_a_traceback(app_weights):
+    (app_weights / "default.json").write_text("{ this is not json")
+    for page in (None, "pages/draw.py", "pages/train.py"):
+        at = open_page(page)
+        assert not at.exception
+    at = open_page("pages/draw.py")
+    message = texts(at.error)
+    assert "could not be loaded" in message and "git checkout weights/" in message
+
+
+def test_without_any_model_the_draw_page_points_to_training(app_weights):
+    for f in app_weights.iterdir():
+        f.unlink()
+    at = open_page("pages/draw.py")
+    assert not at.exception
+    assert "no trained model yet" in texts(at.info)
+
+
+# --- Train --------------------------------------------------------------------------------------
+
+
+def test_bad_custom_values_show_an_error_and_disable_start(app_weights):
+    at = open_page("pages/train.py")
+    at.text_input(key="cfg_hidden").set_value("lots").run()
+    assert not at.exception
+    assert "Hidden layers are whole numbers" in texts(at.error)
+    assert [b for b in at.button if b.label == "Start"][0].disabled
+
+    at.text_input(key="cfg_hidden").set_value("256").run()
+    at.number_input(key="cfg_lr").set_value(0.0).run()
+    assert "learning rate must be a number above 0" in texts(at.error)
+    at.number_input(key="cfg_lr").set_value(0.001)
+    at.number_input(key="cfg_epochs").set_value(0).run()
+    assert "epochs must be between 1 and 1000" in texts(at.error)
+    assert not at.exception
+
+
+def test_choosing_a_preset_fills_in_the_whole_setup(app_weights):
+    at = open_page("pages/train.py")
+    at.radio(key="cfg_preset").set_value("seed").run()
+    assert at.text_input(key="cfg_hidden").value == "10"
+    assert at.selectbox(key="cfg_optimizer").value == "sgd"
+    assert at.number_input(key="cfg_batch_size").value == 0
+    assert at.number_input(key="cfg_epochs").value == 500
+    assert not at.error
+
+
+@pytest.mark.mnist
+def test_start_with_a_tiny_setup_trains_in_the_background_and_shows_its_metrics(app_weights, mnist):
+    at = open_page("pages/train.py")
+    set_tiny_setup(at)
+    click(at, "Start")
+    assert not at.exception
+    job_id = at.session_state["train_job"]
+    assert at.query_params["job"] == job_id
+    assert at.session_state["model_choice"] == "__in_training__"
+    view = wait_for_job(at)
+    assert view.status == jobs.DONE
+    assert view.series("step") and view.series("epoch")
+    assert "test digits read correctly" in texts(at.success)
+    assert len(at.get("plotly_chart")) == 3
+    assert "Finished" in texts(at.sidebar.caption)
+    assert not at.exception
+
+
+@pytest.mark.mnist
+def test_stop_stops_a_running_job(app_weights, mnist):
+    at = open_page("pages/train.py")
+    set_tiny_setup(at, epochs=50, train_size=20_000)
+    click(at, "Start")
+    job_id = at.session_state["train_job"]
+    manager = get_manager()
+    assert jobs.wait_until(lambda: "step" in manager.view(job_id).last, 60)
+    click(at, "Stop")
+    view = manager.wait(job_id, 10)
+    assert view.status == jobs.STOPPED
+    at.run()
+    assert "Stopped after" in texts(at.warning)
+    assert not at.exception
+
+
+@pytest.mark.mnist
+def test_a_reloaded_page_reattaches_to_its_job_through_the_url(app_weights, mnist):
+    at = open_page("pages/train.py")
+    set_tiny_setup(at)
+    click(at, "Start")
+    job_id = at.session_state["train_job"]
+    reloaded = open_page("pages/train.py", query={"job": job_id})
+    assert reloaded.session_state["train_job"] == job_id
+    assert get_manager().view(job_id).owner == reloaded.session_state["session_id"]
+    wait_for_job(reloaded)
+    assert "test digits read correctly" in texts(reloaded.success)
+    stranger = open_page("pages/train.py", query={"job": "not-a-job"})
+    assert "train_job" not in stranger.session_state
+    assert not stranger.exception
+
+
+@pytest.mark.mnist
+def test_a_trained_model_is_saved_under_a_checked_name_and_never_over_default(app_weights, mnist):
+    at = open_page("pages/train.py")
+    set_tiny_setup(at)
+    click(at, "Start")
+    wait_for_job(at)
+
+    at.text_input(key="save_name").set_value("default").run()
+    click(at, "Save")
+    assert "cannot be replaced" in texts(at.error)
+
+    at.text_input(key="save_name").set_value("tiny").run()
+    click(at, "Save")
+    assert (app_weights / "tiny.npz").exists() and (app_weights / "tiny.json").exists()
+    assert "Saved as tiny" in texts(at.success)
+    assert at.sidebar.selectbox[0].value == "tiny"
+
+    stamp = (app_weights / "tiny.npz").stat().st_mtime_ns
+    click(at, "Save")
+    assert "already exists" in texts(at.warning)
+    assert (app_weights / "tiny.npz").stat().st_mtime_ns == stamp
+    at.checkbox[0].check().run()
+    click(at, "Save")
+    assert (app_weights / "tiny.npz").stat().st_mtime_ns != stamp
+    assert not at.exception
+
+
+@pytest.mark.mnist
+def test_a_diverging_run_stops_and_explains_what_to_change(app_weights, mnist):
+    at = open_page("pages/train.py")
+    set_tiny_setup(at)
+    at.selectbox(key="cfg_optimizer").set_value("sgd")
+    at.number_input(key="cfg_lr").set_value(10.0).run()
+    click(at, "Start")
+    view = wait_for_job(at)
+    assert view.status == jobs.DIVERGED
+    assert "learning rate" in texts(at.error) and "Nothing was saved" in texts(at.error)
+    assert not [b for b in at.button if b.label == "Save"]
+
+
+@pytest.mark.mnist
+def test_the_draw_page_reads_with_the_model_in_training(app_weights, mnist):
+    at = open_page("pages/train.py")
+    set_tiny_setup(at)
+    click(at, "Start")
+    wait_for_job(at)
+    at.switch_page("pages/draw.py").run()
+    img = blank_canvas()
+    img[40:240, 130:150, :3] = 255
+    at.session_state["canvas_0"] = canvas_state(img)
+    at.run()
+    assert at.sidebar.selectbox[0].value == "__in_training__"
+    assert "model just trained" in texts(at.caption)
+    assert len(at.metric) == 1
+    assert not at.exception

@@ -1,0 +1,100 @@
+"""In a real browser: training runs in the background, its charts move by themselves, it survives
+a visit to Draw and a reload, Stop stops it, and Draw reads with the model being trained."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser_support import (
+    app_url,
+    browser,
+    chart_points,
+    go_to,
+    open_app,
+    page,
+    screenshot,
+    server_weights,
+    stroke,
+    wait_for,
+    wait_until_idle,
+)
+
+__all__ = ["app_url", "browser", "page", "server_weights"]  # fixtures used by name
+
+pytestmark = pytest.mark.browser
+
+LOSS = "Loss per step"
+TRAIN = "Train a network"
+DRAW = "Draw a digit"
+ONE = [(140, 40 + 10 * i) for i in range(21)]
+FINISH_TIMEOUT = 300  # seconds for the quick preset on a slow, shared 2-core machine
+
+
+def fill(page, label: str, value: str) -> None:
+    """Type into a text or number field and commit it, as a user would with Enter."""
+    field = page.get_by_label(label, exact=True)
+    field.fill(value)
+    field.press("Enter")
+    wait_until_idle(page)
+
+
+def start(page) -> None:
+    page.get_by_role("button", name="Start", exact=True).click()
+    page.get_by_role("button", name="Stop", exact=True).and_(page.locator(":enabled")).wait_for()
+
+
+def test_a_run_keeps_going_across_pages_and_a_reload_until_stopped(app_url, page):
+    open_app(page, f"{app_url}/train", TRAIN)
+    page.get_by_text("Custom setup").click()
+    # One epoch of a large network in small batches: long enough to visit, reload and stop.
+    fill(page, "Hidden layers", "2048, 2048")
+    fill(page, "Batch size", "32")
+    fill(page, "Epochs", "1")
+    start(page)
+    assert "job=" in page.url
+
+    # The loss chart fills in with no interaction at all.
+    assert wait_for(lambda: chart_points(page, LOSS) >= 2, timeout=120, page=page)
+    before = chart_points(page, LOSS)
+    assert wait_for(lambda: chart_points(page, LOSS) > before, timeout=60, page=page)
+
+    go_to(page, "Draw", DRAW)
+    assert "job=" in page.url
+    go_to(page, "Train", TRAIN)
+    page.get_by_text(re.compile(r"Epoch 1 of 1|Finished")).first.wait_for()
+
+    seen = chart_points(page, LOSS)
+    page.reload()
+    page.get_by_role("heading", name=TRAIN).wait_for()
+    assert wait_for(lambda: chart_points(page, LOSS) >= seen, timeout=30, page=page)
+    stop = page.get_by_role("button", name="Stop", exact=True)
+    assert stop.is_enabled(), "the reloaded page should be attached to the running job"
+    screenshot(page, "train-running")
+
+    stop.click()
+    page.get_by_text("Stopped after").wait_for(timeout=10_000)
+    assert page.get_by_role("button", name="Start", exact=True).is_enabled()
+
+
+def test_draw_reads_with_the_model_in_training_and_the_quick_run_finishes(app_url, page):
+    open_app(page, f"{app_url}/train", TRAIN)
+    page.get_by_text("quick", exact=True).click()
+    wait_until_idle(page)
+    start(page)
+
+    go_to(page, "Draw", DRAW)
+    expect(page.get_by_label("Model in use", exact=True)).to_have_value(
+        re.compile(r"the model (in training|just trained) \(this tab\)")
+    )
+    page.get_by_text(re.compile(r"Reading with model (in training|just trained)")).wait_for()
+    stroke(page, ONE)
+    page.get_by_test_id("stMetricValue").wait_for()
+    page.get_by_text(re.compile(r"according to model (in training|just trained)")).wait_for()
+
+    go_to(page, "Train", TRAIN)
+    page.get_by_text("test digits read correctly").wait_for(timeout=FINISH_TIMEOUT * 1000)
+    assert chart_points(page, "Accuracy per epoch") == 5
+    screenshot(page, "train")

@@ -1,0 +1,1 @@
+"""The Streamlit side of the app: shared page helpers and chart builders."""

@@ -1,0 +1,411 @@
+"""What every page shares: the session's id, its training job, the model in use, the sidebar.
+
+Pages call these and stay thin. This module (with pages/) is where streamlit lives; it reads
+jobs only through core.jobs snapshots and never runs training itself. Contract for other pages:
+`current_model()`, `require_model()`, `model_picker(key)`, `render_sidebar()`, `session_id()`,
+`predict(model, x28)`.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import uuid
+
+import streamlit as st
+
+from core import jobs
+from core.jobs import JobView, get_manager
+from core.model_store import DEFAULT, Model, ModelFileError, list_models, load_model, save_model
+from core.train import TrainConfig
+
+APP_BLAS_THREADS = 1  # one BLAS thread per training job; the other core serves the pages
+TRAIN = "train"  # the job kind of the Train page
+JOB_PARAM = "job"  # URL query parameter carrying this session's training job id
+LIVE = "__in_training__"  # model choice meaning "the network this session is training"
+MODEL_KEY = "model_choice"  # session_state: the chosen model's name, or LIVE
+KEEP_PREFIX = "cfg_"  # widget keys kept when the user visits another page
+
+_setup_lock = threading.Lock()
+_setup_done = False
+
+
+def setup_app() -> None:
+    """Once per process: give NumPy one BLAS thread (OpenBLAS' pool is process wide)."""
+    global _setup_done
+    with _setup_lock:
+        if not _setup_done:
+            from core.threads import set_blas_threads
+
+            set_blas_threads(APP_BLAS_THREADS)
+            _setup_done = True
+
+
+def ensure_app_navigation() -> None:
+    """Call first in every page file: it makes sure the page runs inside app.py's navigation.
+
+    A folder called pages/ makes Streamlit start each server process (and each AppTest run) in
+    its old multipage mode, until app.py's st.navigation has run once: a first request for
+    /train right after a server start would run pages/train.py on its own, without app.py's
+    sidebar and with a menu of file names. Switching that mode off and rerunning fixes it; the
+    rerun keeps the requested page, whose id is the same in both modes.
+    """
+    from streamlit.runtime.pages_manager import PagesManager  # no public switch for this
+
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def session_id() -> str:
+    """A random id for this browser session (a reload starts a new one)."""
+    return st.session_state.setdefault("session_id", uuid.uuid4().hex)
+
+
+def keep_widget_state(prefix: str = KEEP_PREFIX) -> None:
+    """Keep widget values whose key starts with `prefix` while another page is shown.
+
+    Streamlit forgets a widget's value on any run where the widget is not drawn; writing the
+    value back to session_state (the documented workaround) keeps the Train setup intact.
+    """
+    for key in list(st.session_state.keys()):
+        if isinstance(key, str) and key.startswith(prefix):
+            st.session_state[key] = st.session_state[key]
+
+
+# --- this session's training job --------------------------------------------------------------
+
+
+def train_job_id() -> str | None:
+    """This session's training job id, reattached from the URL after a reload; sends a heartbeat.
+
+    The id also goes (back) into the URL on every page, so a reload anywhere finds the job.
+    """
+    state = st.session_state
+    manager = get_manager()
+    job_id = state.get("train_job") or st.query_params.get(JOB_PARAM)
+    job = manager.get(job_id)
+    if job is not None and job.kind == TRAIN:
+        manager.touch(job_id, owner=session_id())
+        if "train_job" not in state:  # reattached after a reload: read with it, as before
+            state.setdefault(MODEL_KEY, LIVE)
+        state["train_job"] = job_id
+        if st.query_params.get(JOB_PARAM) != job_id:
+            st.query_params[JOB_PARAM] = job_id
+        return job_id
+    state.pop("train_job", None)
+    if JOB_PARAM in st.query_params:
+        del st.query_params[JOB_PARAM]
+    return None
+
+
+def train_job_view() -> JobView | None:
+    """A snapshot of this session's training job, or None."""
+    return get_manager().view(train_job_id())
+
+
+def start_training(config: TrainConfig, preset_name: str) -> str:
+    """Replace this session's training job with a new one; the model picker follows it."""
+    manager = get_manager()
+    old = train_job_id()
+    if old:
+        manager.forget(old)
+    job_id = manager.submit(
+        TRAIN,
+        jobs.training_job(config),
+        owner=session_id(),
+        meta={"config": config.to_dict(), "preset": preset_name},
+    )
+    st.session_state["train_job"] = job_id
+    st.query_params[JOB_PARAM] = job_id
+    st.session_state[MODEL_KEY] = LIVE
+    st.session_state.pop("saved_as", None)
+    return job_id
+
+
+def save_trained(name: str, overwrite: bool = False):
+    """Save this session's trained network as NAME; ValueError/FileExistsError say what's wrong.
+
+    Never replaces `default`, and replaces another model only with overwrite=True.
+    """
+    job = get_manager().get(train_job_id())
+    view = job.view() if job is not None else None
+    net = job.control.snapshot() if job is not None else None
+    if view is None or net is None or "done" not in view.last:
+        raise ValueError("There is no finished training run to save; press Start first.")
+    path = save_model(
+        name.strip(),
+        net,
+        TrainConfig.from_dict(view.meta["config"]),
+        metrics=dict(view.last["done"]),
+        command=f"Train page, preset {view.meta.get('preset')!r}",
+        overwrite=overwrite,
+    )
+    st.session_state["saved_as"] = name.strip()
+    st.session_state[MODEL_KEY] = name.strip()
+    return path
+
+
+# --- the model in use ---------------------------------------------------------------------------
+
+
+def live_model() -> Model | None:
+    """The network this session is training (or just trained), as a Model; None if there is none.
+
+    The weights are a consistent copy taken now, so each call sees the latest training step.
+    """
+    job = get_manager().get(train_job_id())
+    if job is None:
+        return None
+    net = job.control.snapshot()
+    if net is None:
+        return None
+    view = job.view()
+    done, epoch = view.last.get("done"), view.last.get("epoch")
+    if view.active:
+        step = view.last.get("step")
+        name = f"model in training (epoch {step['epoch']:.1f})" if step else "model in training"
+        metrics = {"val_acc": epoch["val_acc"]} if epoch else {}
+    else:
+        saved = st.session_state.get("saved_as")
+        name = f"model just trained (saved as {saved})" if saved else "model just trained"
+        metrics = {k: v for k, v in (done or {}).items() if k != "kind"}
+    meta = {
+        "live": True,
+        "job_id": job.id,
+        "status": view.status,
+        "config": view.meta.get("config"),
+        "metrics": metrics,
+    }
+    return Model(name, net, meta)
+
+
+def current_model() -> Model | None:
+    """The model the user chose (the live one, a saved one, or `default`); None if it won't load.
+
+    When it won't load, `model_problem()` says why.
+    """
+    state = st.session_state
+    choice = state.get(MODEL_KEY, DEFAULT)
+    if choice == LIVE:
+        model = live_model()
+        if model is not None:
+            state.pop("model_problem", None)
+            return model
+        if train_job_id() is None:
+            choice = state[MODEL_KEY] = DEFAULT  # the run is gone: back to the shipped model
+        else:
+            choice = DEFAULT  # the run has no weights yet (queued, loading data): use default
+    try:
+        model = load_model(choice)
+    except (ModelFileError, ValueError) as e:
+        state["model_problem"] = (choice, str(e))
+        return None
+    state.pop("model_problem", None)
+    return model
+
+
+def model_problem() -> tuple[str, str] | None:
+    """(model name, reason) when the chosen model could not be loaded, else None."""
+    return st.session_state.get("model_problem")
+
+
+def require_model() -> Model:
+    """The model in use, or an explanation with a way out and `st.stop()`."""
+    model = current_model()
+    if model is not None:
+        return model
+    name, reason = model_problem() or (DEFAULT, "")
+    if name == DEFAULT and "No model called" in reason:
+        st.info(
+            "There is no trained model yet. Train one on the Train page (the quick preset takes "
+            "a minute or two), or create the shipped one from a terminal with "
+            "`python -m core.train --preset quick --save default`."
+        )
+    else:
+        st.error(
+            f"The model {name!r} could not be loaded: {reason}\n\n"
+            "Choose another model in the sidebar. To restore the shipped model, run "
+            "`git checkout weights/` or `python -m core.train --preset quick --save default "
+            "--overwrite`."
+        )
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+
+def _sync_choice(key: str) -> None:
+    st.session_state[MODEL_KEY] = st.session_state[key]
+
+
+def model_label(choice: str) -> str:
+    """How a model choice reads in a picker."""
+    if choice != LIVE:
+        return choice
+    view = train_job_view()
+    active = view is not None and view.active
+    return "the model in training (this tab)" if active else "the model just trained (this tab)"
+
+
+def model_picker(key: str, label: str = "Model") -> Model | None:
+    """A select box of the saved models plus this session's model in training; returns the model.
+
+    Every picker (one per key) shows and sets the same choice, so the sidebar and a page agree.
+    """
+    state = st.session_state
+    options = list_models()
+    if train_job_id() is not None:
+        options.insert(0, LIVE)
+    choice = state.get(MODEL_KEY, DEFAULT)
+    if choice not in options:
+        options.append(choice)  # a missing model stays visible, so its error makes sense
+    if state.get(key) != choice:
+        state[key] = choice
+    st.selectbox(
+        label,
+        options,
+        key=key,
+        format_func=model_label,
+        on_change=_sync_choice,
+        args=(key,),
+        help="Which network reads your digits. Pick the model in training to watch it learn.",
+    )
+    return current_model()
+
+
+def predict(model: Model, x28):
+    """(digit, probabilities (10,)) for one (28, 28) image in [0, 1]."""
+    probs = model.predict_proba(x28.reshape(1, 784))[0]
+    return int(probs.argmax()), probs
+
+
+# --- the sidebar --------------------------------------------------------------------------------
+
+
+def render_sidebar() -> None:
+    """Model in use and the live status of this session's training job, on every page."""
+    with st.sidebar:
+        model = model_picker("sidebar_model", "Model in use")
+        if model is not None:
+            st.caption(model_caption(model))
+        elif model_problem():
+            st.caption(f":red[Cannot load {model_problem()[0]!r}]: see the page for details.")
+        view = train_job_view()
+        if view is not None:
+            every = 1.0 if view.active else None
+            st.fragment(_sidebar_job, run_every=every)(view.active, _has_weights(view))
+
+
+def model_caption(model: Model) -> str:
+    """One line about a model: layer sizes, activation, accuracy."""
+    sizes = "-".join(map(str, model.net.sizes))
+    acc = model.test_acc
+    if acc is not None:
+        return f"{sizes}, {model.net.activation}: {acc:.2%} on the 10,000 MNIST test digits"
+    val = model.meta.get("metrics", {}).get("val_acc")
+    if val is not None:
+        return f"{sizes}, {model.net.activation}: {val:.2%} on validation so far"
+    return f"{sizes}, {model.net.activation}, still learning"
+
+
+def _has_weights(view: JobView) -> bool:
+    return "start" in view.last  # train() yields "start" once the network exists
+
+
+def _sidebar_job(was_active: bool, had_weights: bool) -> None:
+    view = train_job_view()
+    if view is None:
+        return
+    if was_active and not view.active:
+        st.rerun()  # the run ended: redraw the whole page once (results, buttons)
+    if not had_weights and _has_weights(view) and st.session_state.get(MODEL_KEY) == LIVE:
+        st.rerun()  # the model in training now exists: let the page use it instead of default
+    st.markdown("**Training run**")
+    progress = training_progress(view)
+    st.progress(progress["fraction"])
+    st.caption(progress["short"])
+
+
+# --- reading a job's progress -------------------------------------------------------------------
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration for people: "2 min 5 s", "40 s", "4.2 s"."""
+    if seconds < 10:
+        return f"{max(0.0, seconds):.1f} s"
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds} s"
+
+
+def training_progress(view: JobView, max_running: int | None = None) -> dict:
+    """Where a training job stands: fraction done (0..1), a status line and a short one."""
+    start, step = view.last.get("start"), view.last.get("step")
+    epoch_ev, done, data = view.last.get("epoch"), view.last.get("done"), view.last.get("data")
+    total = start["total_steps"] if start else 0
+    steps = step["step"] if step else 0
+    fraction = min(1.0, steps / total) if total else 0.0
+    if view.status == jobs.DONE:
+        fraction = 1.0
+    epochs = start["epochs"] if start else view.meta.get("config", {}).get("epochs", 0)
+    parts = []
+    if view.status == jobs.QUEUED:
+        slots = f" ({max_running} run at once on this server)" if max_running else ""
+        line = f"Waiting for a free slot: number {view.position} in the queue{slots}."
+        return {"fraction": 0.0, "line": line, "short": f"queued, position {view.position}"}
+    if view.status == jobs.PREPARING:
+        stage = data["stage"] if data else "Getting the data ready"
+        frac = data["fraction"] if data and data["fraction"] is not None else 0.0
+        return {"fraction": frac, "line": stage, "short": "preparing the data"}
+    current = 0
+    if step:
+        current = min(epochs, math.floor(step["epoch"]) + 1) if epochs else 0
+        if view.finished:
+            current = min(epochs, math.ceil(step["epoch"]))
+        parts.append(f"Epoch {current} of {epochs}")
+        parts.append(f"step {steps:,} of {total:,}")
+        parts.append(f"{step['images_per_sec']:,.0f} images/s")
+        if view.active and steps:
+            left = step["train_seconds"] / steps * (total - steps)
+            parts.append(f"about {format_seconds(left)} left")
+    elif view.active:
+        parts.append("Starting")
+    if epoch_ev and math.isfinite(epoch_ev["val_acc"]):
+        parts.append(f"validation accuracy {epoch_ev['val_acc']:.2%}")
+    status = {
+        jobs.PAUSED: "Paused",
+        jobs.DONE: "Finished",
+        jobs.STOPPED: "Stopped",
+        jobs.DIVERGED: "Diverged",
+        jobs.FAILED: "Failed",
+    }.get(view.status)
+    if view.stop_requested and view.active:
+        status = "Stopping"
+    if status:
+        parts.insert(0, status)
+    if done and math.isfinite(done.get("test_acc", math.nan)):
+        parts.append(f"test accuracy {done['test_acc']:.2%}")
+    line = " · ".join(parts) or view.status
+    short = view.status
+    if step and epochs:
+        short = f"{status or view.status.capitalize()}: epoch {current}/{epochs}"
+        if epoch_ev and math.isfinite(epoch_ev["val_acc"]):
+            short += f", val. acc. {epoch_ev['val_acc']:.1%}"
+    return {"fraction": fraction, "line": line, "short": short}
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """ "512, 256" -> (512, 256); ValueError with a plain message for anything else."""
+    pieces = [p.strip() for p in str(text).replace(";", ",").split(",") if p.strip()]
+    try:
+        sizes = tuple(int(p) for p in pieces)
+    except ValueError:
+        sizes = None
+    if not sizes:
+        raise ValueError(
+            f"Hidden layers are whole numbers separated by commas, like 256 or 512, 256; "
+            f"got {text!r}."
+        )
+    return sizes

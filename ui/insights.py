@@ -1,0 +1,280 @@
+"""The "see inside" views: the Draw page's insight panel, the cached per-model analyses behind it
+and the Inspect page, and the LaTeX that shows the article's equations with live numbers.
+
+Every number comes from core/insight.py; this module only caches, lays out and formats. Caches
+are bounded and keyed by model identity (name plus a checksum of the weights), so a retrained
+model never shows another's results.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import streamlit as st
+
+from core import insight
+from core.data import is_cached, load_mnist
+from core.jobs import ACTIVE
+from core.preprocess import canvas_to_naive
+from ui import insight_charts as charts
+
+IMAGE_SCALE = 4  # 28 px -> 112 px on screen, each pixel a crisp block
+
+ACTIVATION_TEX = {
+    "relu": r"\operatorname{ReLU}",
+    "leaky_relu": r"\operatorname{LeakyReLU}",
+    "sigmoid": r"\sigma",
+    "tanh": r"\tanh",
+}
+
+
+# --- cached analyses, one entry per model --------------------------------------------------------
+
+
+def model_key(model) -> str:
+    """Name plus weights checksum: the same name after retraining is a different model."""
+    digest = (model.meta or {}).get("npz_sha256")
+    return f"{model.name}:{digest[:16] if digest else insight.fingerprint(model.net)}"
+
+
+def mnist_ready() -> bool:
+    """True when the verified MNIST cache exists (checking never starts a download)."""
+    return is_cached()
+
+
+@st.cache_resource(max_entries=3, show_spinner="Indexing 20,000 MNIST training images...")
+def _neighbour_index(key: str, _net) -> insight.NeighbourIndex:
+    x_train, y_train, _, _ = load_mnist()
+    return insight.build_neighbour_index(_net, x_train, y_train)
+
+
+def neighbour_index(model) -> insight.NeighbourIndex:
+    """First-hidden-layer activations of 20,000 training images, built once per model."""
+    return _neighbour_index(model_key(model), model.net)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the 10,000 test images...")
+def _model_report(key: str, _net) -> insight.ModelReport:
+    _, _, x_test, y_test = load_mnist()
+    return insight.model_report(_net, x_test, y_test)
+
+
+def model_report(model) -> insight.ModelReport:
+    """The model on the whole test set, computed once per model and shared by all sessions."""
+    return _model_report(model_key(model), model.net)
+
+
+@st.cache_resource(max_entries=1, show_spinner="Summarising MNIST...")
+def dataset_summary() -> dict:
+    """Class counts of both sets and the mean training image of each digit."""
+    x_train, y_train, _, y_test = load_mnist()
+    return {
+        "train_counts": insight.class_counts(y_train),
+        "test_counts": insight.class_counts(y_test),
+        "means": insight.mean_images(x_train, y_train),
+    }
+
+
+def image(x) -> np.ndarray:
+    """A 28x28 image (floats in [0, 1] or MNIST uint8) ready for st.image."""
+    return charts.enlarge(insight.as_float(x).reshape(insight.SIDE, insight.SIDE), IMAGE_SCALE)
+
+
+def show_images(images, captions, width: int = 84) -> None:
+    """A row of small digit images with captions, wrapping as the page narrows."""
+    st.image([image(x) for x in images], caption=list(captions), width=width)
+
+
+# --- the Draw page's panel -----------------------------------------------------------------------
+
+
+def render_drawing_insights(model, rgba, x28) -> None:
+    """Hidden activations, saliency, naive vs MNIST-style input and nearest training images.
+
+    `rgba` is the canvas (H, W, 4) uint8 or None, `x28` the MNIST-style (28, 28) input or None.
+    """
+    started = time.perf_counter()
+    st.subheader("See inside the network")
+    if model is None:
+        st.info("Choose or train a model to see inside it.")
+        return
+    if x28 is None:
+        # A caption, not another alert: the Draw page already shows one saying the same.
+        st.caption(
+            "Draw a digit on the canvas to see which hidden units fire, which strokes drove "
+            "the answer, and the training images the network thinks it resembles."
+        )
+        return
+    net = model.net
+    reading = insight.read_digit(net, x28)
+    tabs = st.tabs(
+        ["Hidden layers", "Saliency", "Why preprocessing matters", "Nearest MNIST images"]
+    )
+    with tabs[0]:
+        _activations_view(net, x28)
+    with tabs[1]:
+        _saliency_view(net, x28, reading)
+    with tabs[2]:
+        _preprocessing_view(net, rgba, x28, reading)
+    with tabs[3]:
+        _neighbours_view(model, x28, reading)
+    st.session_state["insight_render_seconds"] = time.perf_counter() - started
+
+
+def _activations_view(net, x28) -> None:
+    layers = insight.hidden_activations(net, x28)
+    if not layers:
+        st.info("This model has no hidden layer: the pixels feed the output directly.")
+        return
+    st.caption(
+        "Each cell is one hidden unit; darker means it fired harder for your drawing. "
+        "Hover to see a unit's number and value."
+    )
+    for l, a in enumerate(layers, start=1):
+        st.plotly_chart(
+            charts.activation_figure(a, l), key=f"insight_act_{l}", config={"displayModeBar": False}
+        )
+
+
+def _saliency_view(net, x28, reading) -> None:
+    options = [None, *range(10)]
+    cls = st.selectbox(
+        "Explain the score of",
+        options,
+        format_func=lambda c: f"the prediction ({reading.digit})" if c is None else f"digit {c}",
+        key="insight_saliency_class",
+    )
+    cls = reading.digit if cls is None else cls
+    p = float(reading.P[cls])
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(
+            charts.saliency_figure(
+                x28, insight.saliency(net, x28, cls), f"Saliency dP({cls})/dX, P = {p:.1%}"
+            ),
+            key="insight_saliency",
+            config={"displayModeBar": False},
+        )
+    with right:
+        st.plotly_chart(
+            charts.saliency_figure(
+                x28, insight.gradient_times_input(net, x28, cls), "Gradient x input"
+            ),
+            key="insight_gxi",
+            config={"displayModeBar": False},
+        )
+    st.caption(
+        f"Left: how much the probability of {cls} would change per unit of extra ink at each "
+        "pixel (red: more ink there makes the network more sure; blue: less sure), anywhere on "
+        "the frame. Right: the same times the ink you drew, so only your strokes light up: "
+        "red strokes argued for the answer, blue ones against it. When the network is very "
+        "sure, P hardly moves and the numbers are tiny; the pattern still tells."
+    )
+
+
+def _preprocessing_view(net, rgba, x28, reading) -> None:
+    naive = canvas_to_naive(rgba) if rgba is not None else None
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Naive: the whole canvas shrunk to 28x28**")
+        if naive is None:
+            st.info("No canvas to shrink.")
+        else:
+            r = insight.read_digit(net, naive)
+            st.image(image(naive), width=168)
+            st.markdown(f"Reads **{r.digit}** with {r.confidence:.1%} confidence")
+    with right:
+        st.markdown("**MNIST-style: cropped, 20 px box, centred by mass**")
+        st.image(image(x28), width=168)
+        st.markdown(f"Reads **{reading.digit}** with {reading.confidence:.1%} confidence")
+    st.caption(
+        "MNIST digits were cropped, scaled to fit a 20x20 box and centred by their centre of "
+        "mass in a 28x28 frame. A network trained only on that has never seen a small or "
+        "off-centre digit, so the naive image can fool it; draw small in a corner to see."
+    )
+
+
+def _neighbours_view(model, x28, reading) -> None:
+    if not mnist_ready():
+        st.info("MNIST is not downloaded yet; train a model once (Train page) to fetch it.")
+        return
+    meta = model.meta or {}
+    if meta.get("live") and meta.get("status") in ACTIVE:
+        # Its weights change every step, so an index would be stale (and rebuilt) every stroke.
+        st.info(
+            "The model is still training; the nearest training images appear once it stops "
+            "(the search index is built once per finished model)."
+        )
+        return
+    index = neighbour_index(model)
+    nb = insight.nearest_neighbours(index, model.net, x28, k=8)
+    x_train = load_mnist().x_train
+    agree = sum(int(label) == reading.digit for label in nb.labels)
+    space = "first hidden layer" if len(model.net.W) > 1 else "pixel"
+    st.caption(
+        f"The 8 training images closest to your drawing in the {space}'s space (out of a fixed "
+        f"{len(index.rows):,} of the 60,000); {agree} of them are {reading.digit}s, the "
+        "network's answer. Distance is Euclidean between hidden-unit activations."
+    )
+    show_images(
+        [x28, *(x_train[r] for r in nb.rows)],
+        [
+            "your drawing",
+            *(f"{int(l)} (d={d:.1f})" for l, d in zip(nb.labels, nb.distances, strict=True)),
+        ],
+    )
+
+
+# --- LaTeX with live numbers ---------------------------------------------------------------------
+
+
+def tex_number(v: float) -> str:
+    """A compact number for LaTeX: 0.0123, -1.2e-05."""
+    v = float(v)
+    if v == 0:
+        return "0"
+    if 1e-3 <= abs(v) < 1e4:
+        return f"{v:.4g}"
+    mant, exp = f"{v:.2e}".split("e")
+    return rf"{mant}\!\times\!10^{{{int(exp)}}}"
+
+
+def tex_excerpt(ex: insight.Excerpt) -> str:
+    """A bmatrix of an excerpt, with dots where the matrix goes on."""
+    more_rows = len(ex.rows) < (ex.shape[0] if len(ex.shape) == 2 else 1)
+    more_cols = len(ex.cols) < ex.shape[-1]
+    lines = []
+    for row in ex.values:
+        cells = [tex_number(v) for v in row]
+        if more_cols:
+            cells.append(r"\cdots")
+        lines.append(" & ".join(cells))
+    if more_rows:
+        lines.append(" & ".join([r"\vdots"] * len(ex.cols) + ([r"\ddots"] if more_cols else [])))
+    return r"\begin{bmatrix}" + r" \\ ".join(lines) + r"\end{bmatrix}"
+
+
+def shape_tex(shape) -> str:
+    return r" \times ".join(str(s) for s in shape)
+
+
+def excerpt_caption(ex: insight.Excerpt, row_kind: str, col_kind: str, why: str = "") -> str:
+    """Which entries an excerpt shows, e.g. "rows: pixel 350, 351; columns: unit 3, 17"."""
+    rows = ", ".join(map(str, ex.rows))
+    cols = ", ".join(map(str, ex.cols))
+    why = f" ({why})" if why else ""
+    if len(ex.shape) == 1 or ex.shape[0] == 1:
+        return f"{col_kind} {cols}{why}"
+    return f"rows: {row_kind} {rows}; columns: {col_kind} {cols}{why}"
+
+
+def show_excerpt(
+    name: str, M, rows=None, cols=None, row_kind="input", col_kind="unit", why=""
+) -> None:
+    """One quantity of the equations: its shape and a few entries, with where they sit."""
+    ex = insight.excerpt(M, rows=rows, cols=cols)
+    if not why and rows is None and cols is None:
+        why = "the busiest entries"
+    st.latex(rf"{name}\ \scriptstyle({shape_tex(M.shape)}):\ \displaystyle {tex_excerpt(ex)}")
+    st.caption(excerpt_caption(ex, row_kind, col_kind, why))
