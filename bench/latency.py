@@ -66,8 +66,11 @@ def main(argv=None) -> int:
     def naive(c):
         return model.predict_proba(canvas_to_naive(c).reshape(1, 784))
 
-    rows = [("canvas_to_mnist + predict_proba", ours), ("naive resize + predict_proba", naive),
-            ("canvas_to_mnist alone", canvas_to_mnist)]
+    rows = [
+        ("canvas_to_mnist + predict_proba", ours),
+        ("naive resize + predict_proba", naive),
+        ("canvas_to_mnist alone", canvas_to_mnist),
+    ]
     try:
         import torch
 

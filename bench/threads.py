@@ -54,8 +54,9 @@ def scenario(threads: int, jobs: int, server: bool, n_steps: int = 400) -> float
         proc.start()
         time.sleep(0.3)
     results = [[] for _ in range(jobs)]
-    workers = [threading.Thread(target=step_times, args=(n_steps, i, results[i]))
-               for i in range(jobs)]
+    workers = [
+        threading.Thread(target=step_times, args=(n_steps, i, results[i])) for i in range(jobs)
+    ]
     for w in workers:
         w.start()
     for w in workers:
@@ -69,14 +70,19 @@ def scenario(threads: int, jobs: int, server: bool, n_steps: int = 400) -> float
 def main() -> int:
     print(f"BLAS: {blas_summary()}")
     print(f"\n{'situation':<36}{'1 thread ms/step':>18}{'2 threads ms/step':>19}{'2t / 1t':>9}")
-    for label, jobs, server in [("one job alone", 1, False), ("two jobs at once", 2, False),
-                                ("one job + busy web server", 1, True),
-                                ("two jobs + busy web server", 2, True)]:
+    for label, jobs, server in [
+        ("one job alone", 1, False),
+        ("two jobs at once", 2, False),
+        ("one job + busy web server", 1, True),
+        ("two jobs + busy web server", 2, True),
+    ]:
         one = scenario(1, jobs, server)
         two = scenario(2, jobs, server)
         print(f"{label:<36}{one:>18.2f}{two:>19.2f}{two / one:>9.2f}")
-    print("\nThe app sets 1 thread (core.threads.set_blas_threads(1)) and runs at most one job "
-          "per core; the CLI uses every core.")
+    print(
+        "\nThe app sets 1 thread (core.threads.set_blas_threads(1)) and runs at most one job "
+        "per core; the CLI uses every core."
+    )
     return 0
 
 

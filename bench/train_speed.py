@@ -50,8 +50,9 @@ def run_torch(config, data, threads):
 
     torch.set_num_threads(threads)
     torch.manual_seed(config.seed)
-    model = nn.Sequential(nn.Linear(784, config.hidden[0]), nn.ReLU(),
-                          nn.Linear(config.hidden[0], 10))
+    model = nn.Sequential(
+        nn.Linear(784, config.hidden[0]), nn.ReLU(), nn.Linear(config.hidden[0], 10)
+    )
     for layer in model:
         if isinstance(layer, nn.Linear):  # He normal, zero bias: the same start as ours
             nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
@@ -80,7 +81,7 @@ def run_torch(config, data, threads):
             t0 = time.perf_counter()
             for group in opt.param_groups:  # the same cosine schedule, per step
                 group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * step / total))
-            idx = perm[i * bs:(i + 1) * bs]
+            idx = perm[i * bs : (i + 1) * bs]
             loss = loss_fn(model(X[idx]), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -106,9 +107,11 @@ def main(argv=None) -> int:
     set_blas_threads(args.threads)
     config = preset("quick")
     data = load_data(config)
-    print(f"quick recipe: 784-{config.hidden[0]}-10 {config.activation}, {config.optimizer} "
-          f"lr {config.lr} {config.schedule}, batch {config.batch_size}, {config.epochs} epochs, "
-          f"{len(data.y_train):,} images; {args.threads} thread(s)")
+    print(
+        f"quick recipe: 784-{config.hidden[0]}-10 {config.activation}, {config.optimizer} "
+        f"lr {config.lr} {config.schedule}, batch {config.batch_size}, {config.epochs} epochs, "
+        f"{len(data.y_train):,} images; {args.threads} thread(s)"
+    )
     print(f"NumPy {np.__version__}, BLAS {blas_summary()}; PyTorch {torch.__version__}")
     results = {"numpy": [], "torch": []}
     for r in range(args.repeats):  # interleaved, so both see the same machine noise
@@ -118,15 +121,21 @@ def main(argv=None) -> int:
     for name, runs in results.items():
         epoch_times = [t for ep, _, _ in runs for t in ep]
         hits = [h for _, h, _ in runs if h is not None]
-        rows[name] = (statistics.median(epoch_times),
-                      statistics.median(hits) if hits else float("nan"),
-                      statistics.median(a for _, _, a in runs), len(hits), len(runs))
+        rows[name] = (
+            statistics.median(epoch_times),
+            statistics.median(hits) if hits else float("nan"),
+            statistics.median(a for _, _, a in runs),
+            len(hits),
+            len(runs),
+        )
     print(f"\n{'engine':<8}{'epoch s (median)':>18}{'time to 98% s':>16}{'final test acc':>16}")
     for name, (ep, hit, acc, n_hit, n) in rows.items():
         print(f"{name:<8}{ep:>18.3f}{hit:>16.2f}{acc:>16.4f}   (98% reached in {n_hit}/{n})")
     ratio = rows["numpy"][0] / rows["torch"][0]
-    print(f"\nNumPy / PyTorch epoch time: {ratio:.2f} "
-          f"({'NumPy faster' if ratio < 1 else 'PyTorch faster'})")
+    print(
+        f"\nNumPy / PyTorch epoch time: {ratio:.2f} "
+        f"({'NumPy faster' if ratio < 1 else 'PyTorch faster'})"
+    )
     return 0
 
 

@@ -18,15 +18,23 @@ def _imported_modules(path: Path) -> set[str]:
 
 
 def test_no_file_under_core_imports_streamlit():
-    offenders = [p.name for p in (ROOT / "core").rglob("*.py")
-                 if {"streamlit", "streamlit_drawable_canvas"} & _imported_modules(p)]
+    offenders = [
+        p.name
+        for p in (ROOT / "core").rglob("*.py")
+        if {"streamlit", "streamlit_drawable_canvas"} & _imported_modules(p)
+    ]
     assert offenders == []
 
 
 def test_the_app_never_imports_a_machine_learning_framework():
-    app_files = [ROOT / "app.py", *(ROOT / "core").rglob("*.py"), *(ROOT / "pages").rglob("*.py"),
-                 *(ROOT / "ui").rglob("*.py")]
+    app_files = [
+        ROOT / "app.py",
+        *(ROOT / "core").rglob("*.py"),
+        *(ROOT / "pages").rglob("*.py"),
+        *(ROOT / "ui").rglob("*.py"),
+    ]
     banned = {"torch", "tensorflow", "jax", "keras", "sklearn"}
-    offenders = [str(p.relative_to(ROOT)) for p in app_files if p.exists()
-                 and banned & _imported_modules(p)]
+    offenders = [
+        str(p.relative_to(ROOT)) for p in app_files if p.exists() and banned & _imported_modules(p)
+    ]
     assert offenders == []

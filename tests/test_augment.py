@@ -41,8 +41,9 @@ def test_shifts_move_the_centre_of_mass_by_at_most_two_pixels():
     assert np.abs(dy).max() <= 2.01 and np.abs(dx).max() <= 2.01
     assert np.abs(dy).max() > 1.5  # they do use the range
     # A pure shift keeps the amount of ink (the square stays inside the frame).
-    np.testing.assert_allclose(augment_batch(X, "shift", np.random.default_rng(2)).sum(1),
-                               X.sum(1), rtol=1e-4)
+    np.testing.assert_allclose(
+        augment_batch(X, "shift", np.random.default_rng(2)).sum(1), X.sum(1), rtol=1e-4
+    )
 
 
 def test_each_image_in_a_batch_gets_its_own_transform():
