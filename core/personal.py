@@ -15,8 +15,9 @@ or `repair()`, writes a clean manifest. Deleting removes the image first, so a c
 never brings a deleted example back. The id is the start of the SHA-256 of the 28x28 image,
 which is why the same drawing is never stored twice.
 
-Writers take a threading.Lock (sessions of one server are threads) and an fcntl lock on
-`.lock` (several processes), so two sessions adding at once lose nothing.
+Writers take a threading.Lock (sessions of one server are threads) and an exclusive fcntl lock
+on `.lock` (several processes), so two sessions adding at once lose nothing; readers take the
+same locks (fcntl shared), so they never see a change half made.
 """
 
 from __future__ import annotations

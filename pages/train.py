@@ -12,6 +12,7 @@ from ui.common import (
     ensure_app_navigation,
     format_seconds,
     parse_hidden,
+    run_speed,
     save_trained,
     start_training,
     train_job_view,
@@ -236,11 +237,25 @@ def live_panel(was_active: bool) -> None:
         st.info(progress["line"])
     st.progress(progress["fraction"], text=progress["line"])
     steps, epochs = view.series("step"), view.series("epoch")
+    step_key = (view.id, len(steps), steps[-1]["step"] if steps else 0)
+    epoch_key = (view.id, len(epochs))
     c1, c2, c3 = st.columns(3)
     config = {"displayModeBar": False}
-    c1.plotly_chart(charts.loss_per_step_figure(steps), config=config, key="chart_step")
-    c2.plotly_chart(charts.loss_per_epoch_figure(epochs), config=config, key="chart_epoch")
-    c3.plotly_chart(charts.accuracy_per_epoch_figure(epochs), config=config, key="chart_acc")
+    for column, name, key, build, data in (
+        (c1, "step", step_key, charts.loss_per_step_figure, steps),
+        (c2, "epoch", epoch_key, charts.loss_per_epoch_figure, epochs),
+        (c3, "acc", epoch_key, charts.accuracy_per_epoch_figure, epochs),
+    ):
+        column.plotly_chart(figure(name, key, build, data), config=config, key=f"chart_{name}")
+
+
+def figure(name, key, build, data):
+    """Build a chart only when its data changed: the panel redraws twice a second, but the
+    epoch charts change once an epoch, and every rebuild takes CPU from the training thread."""
+    memo = st.session_state.setdefault("train_figures", {})
+    if name not in memo or memo[name][0] != key:
+        memo[name] = (key, build(data))
+    return memo[name][1]
 
 
 st.fragment(live_panel, run_every=0.5 if active else None)(active)
@@ -265,6 +280,8 @@ if view is not None and view.finished:
         st.error(view.last["diverged"]["reason"])
     elif view.status == "failed":
         st.error(f"Training failed: {view.error}")
+    if run_speed(view):
+        st.caption(f"Speed: {run_speed(view)}")
 
     if done:
         st.subheader("Save this model")

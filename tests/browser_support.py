@@ -218,12 +218,13 @@ def wait_for(predicate, timeout: float = 30.0, every_ms: int = 200, page=None) -
     return predicate()
 
 
-def screenshot(page, name: str) -> Path:
-    """Save a full-page screenshot as artifacts/NAME.png (and docs/screenshots/ on request)."""
+def screenshot(page, name: str, for_readme: bool = False) -> Path:
+    """Save a screenshot as artifacts/NAME.png; a README one also goes to docs/screenshots/
+    when NNDIGITS_UPDATE_SCREENSHOTS is set."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    if os.environ.get("NNDIGITS_UPDATE_SCREENSHOTS"):
+    if for_readme and os.environ.get("NNDIGITS_UPDATE_SCREENSHOTS"):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, SCREENSHOTS / f"{name}.png")
     return path

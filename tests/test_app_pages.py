@@ -11,6 +11,8 @@ import base64
 import io
 import os
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -224,6 +226,7 @@ def test_start_with_a_tiny_setup_trains_in_the_background_and_shows_its_metrics(
     assert view.status == jobs.DONE
     assert view.series("step") and view.series("epoch")
     assert "test digits read correctly" in texts(at.success)
+    assert "images/s on average" in texts(at.caption)
     assert len(at.get("plotly_chart")) == 3
     assert "Finished" in texts(at.sidebar.caption)
     assert not at.exception
@@ -315,4 +318,81 @@ def test_the_draw_page_reads_with_the_model_in_training(app_weights, mnist):
     assert at.sidebar.selectbox[0].value == "__in_training__"
     assert "model just trained" in texts(at.caption)
     assert len(at.metric) == 1
+    assert not at.exception
+
+
+def hold(control):
+    """A job that occupies a slot until it is stopped."""
+    yield {"kind": "start"}
+    while not control.stopped:
+        time.sleep(0.01)
+
+
+def progress_texts(at: AppTest) -> str:
+    return "\n".join(p.proto.text for p in at.get("progress"))
+
+
+def test_a_run_beyond_the_servers_limit_waits_in_line_and_shows_its_place(app_weights):
+    manager = get_manager()
+    for _ in range(manager.max_running):
+        manager.submit("test", hold, owner="another tab")
+    at = open_page("pages/train.py")
+    click(at, "Start")
+    view = get_manager().view(at.session_state["train_job"])
+    assert view.status == jobs.QUEUED and view.position == 1
+    assert "number 1 in the queue" in texts(at.info)
+    assert "queued, position 1" in texts(at.sidebar.caption)
+    click(at, "Stop")
+    assert get_manager().view(view.id).status == jobs.STOPPED
+    assert "Stopped before training began" in texts(at.warning)
+    assert not at.exception
+
+
+@pytest.mark.mnist
+def test_pause_holds_the_run_and_resume_continues_it(app_weights, mnist):
+    at = open_page("pages/train.py")
+    set_tiny_setup(at, epochs=50, train_size=20_000)
+    click(at, "Start")
+    manager = get_manager()
+    job_id = at.session_state["train_job"]
+    assert jobs.wait_until(lambda: "step" in manager.view(job_id).last, 60)
+    click(at, "Pause")
+    assert manager.view(job_id).status == jobs.PAUSED
+    assert "Paused" in progress_texts(at)
+    assert [b.label for b in at.button if b.label in ("Pause", "Resume")] == ["Resume"]
+    click(at, "Resume")
+    assert manager.view(job_id).status == jobs.RUNNING
+    click(at, "Stop")
+    assert manager.wait(job_id, 10).status == jobs.STOPPED
+
+
+def test_first_use_without_mnist_fetches_it_with_progress_naming_the_source(
+    app_weights, monkeypatch
+):
+    release = threading.Event()
+
+    def slow_download(progress):
+        progress("Downloading train-images from https://mirror.example/mnist/", 0.4)
+        release.wait(30)
+        raise OSError("test over")
+
+    monkeypatch.setattr("core.data.is_cached", lambda *a, **k: False)
+    monkeypatch.setattr("core.data.ensure_mnist", slow_download)
+    at = open_page("pages/train.py")
+    click(at, "Start")
+    manager = get_manager()
+    job_id = at.session_state["train_job"]
+    try:
+        assert jobs.wait_until(
+            lambda: "mirror.example" in str(manager.view(job_id).last.get("data")), 10
+        )
+        at.run()
+        assert manager.view(job_id).status == jobs.PREPARING
+        assert "https://mirror.example/mnist/" in progress_texts(at)
+        assert at.get("progress")[0].proto.value == 40
+    finally:
+        release.set()
+    view = manager.wait(job_id, 10)
+    at.run()
+    assert view.status == jobs.FAILED and "Training failed: test over" in texts(at.error)
     assert not at.exception

@@ -49,4 +49,4 @@ def test_a_drawn_one_and_zero_are_read_as_drawn_and_clear_empties_the_canvas(app
     stroke(page, ZERO)
     assert prediction(page) == "0"
     page.get_by_text("What the network sees").wait_for()
-    screenshot(page, "draw")
+    screenshot(page, "draw", for_readme=True)

@@ -231,6 +231,27 @@ def test_two_threads_adding_at_once_lose_nothing(store):
     assert len(store.manifest_path.read_text().splitlines()) == 80
 
 
+def test_a_reader_never_sees_an_addition_or_deletion_half_made(store):
+    done = threading.Event()
+
+    def write():
+        for k in range(40):
+            x28, canvas = drawing(k)
+            item = store.add(x28, k % 10, canvas=canvas).item
+            if k % 3 == 0:
+                store.delete(item.id)
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    seen = []
+    while not done.is_set():
+        seen.append(store.listing())
+    writer.join()
+    assert all(listing.problems == [] for listing in seen)
+    assert len(store) == 40 - 14
+
+
 _ADDER = """
 import sys
 from tests.test_personal import drawing
@@ -269,7 +290,7 @@ def test_a_writer_in_another_process_waits_while_the_set_is_locked(store):
         except subprocess.TimeoutExpired:
             pass
         assert proc.poll() is None  # blocked on the lock, not finished
-        assert len(store) == 0
+        assert not list(store.items_dir.glob("*.png"))  # (reading here would wait on ourselves)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err.decode()
     assert len(store) == 30

@@ -70,8 +70,8 @@ def loss_per_step_figure(steps: Sequence[dict], height: int = 300) -> go.Figure:
     fig.update_layout(
         **_layout(LOSS_PER_STEP, height),
         xaxis_title="step",
-        # One tick per power of ten: plotly's in-between log ticks read as "5, 2, 0.1, 5".
-        yaxis=dict(title="cross-entropy (log scale)", type="log", dtick=1),
+        # Full numbers on every tick: plotly's default log labels read as "5, 2, 0.1, 5".
+        yaxis=dict(title="cross-entropy (log scale)", type="log", tickformat=".2~g"),
     )
     if not steps:
         return _waiting(fig, "The first points appear after a few steps")

@@ -238,12 +238,9 @@ def _sync_choice(key: str) -> None:
 
 
 def model_label(choice: str) -> str:
-    """How a model choice reads in a picker."""
-    if choice != LIVE:
-        return choice
-    view = train_job_view()
-    active = view is not None and view.active
-    return "the model in training (this tab)" if active else "the model just trained (this tab)"
+    """How a model choice reads in a picker (fixed text: a select box's labels must not change
+    while it is shown, or it loses its selection)."""
+    return "the model trained in this tab" if choice == LIVE else choice
 
 
 def model_picker(key: str, label: str = "Model") -> Model | None:
@@ -252,6 +249,7 @@ def model_picker(key: str, label: str = "Model") -> Model | None:
     Every picker (one per key) shows and sets the same choice, so the sidebar and a page agree.
     """
     state = st.session_state
+    model = current_model()  # first, as it falls back to default when the run is gone
     options = list_models()
     if train_job_id() is not None:
         options.insert(0, LIVE)
@@ -269,7 +267,7 @@ def model_picker(key: str, label: str = "Model") -> Model | None:
         args=(key,),
         help="Which network reads your digits. Pick the model in training to watch it learn.",
     )
-    return current_model()
+    return model
 
 
 def predict(model: Model, x28):
@@ -394,6 +392,20 @@ def training_progress(view: JobView, max_running: int | None = None) -> dict:
         if epoch_ev and math.isfinite(epoch_ev["val_acc"]):
             short += f", val. acc. {epoch_ev['val_acc']:.1%}"
     return {"fraction": fraction, "line": line, "short": short}
+
+
+def run_speed(view: JobView) -> str | None:
+    """How fast a finished run trained: seconds per epoch and images per second, on average."""
+    start, done, epochs = view.last.get("start"), view.last.get("done"), view.series("epoch")
+    if not start or not done or not done.get("train_seconds"):
+        return None
+    seen = done["step"] / start["steps_per_epoch"] * start["n_train"]  # images trained on
+    per_epoch = ", ".join(f"{e['seconds']:.1f}" for e in epochs[:10])
+    more = ", ..." if len(epochs) > 10 else ""
+    return (
+        f"{seen / done['train_seconds']:,.0f} images/s on average; "
+        f"seconds per evaluated epoch: {per_epoch}{more}."
+    )
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:

@@ -11,6 +11,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
+from core import jobs
 from core.finetune import (
     MIN_FOR_HOLDOUT,
     FinetuneConfig,
@@ -24,7 +25,6 @@ from core.model_store import Model, ModelFileError, list_models, load_model
 from core.personal import MAX_ZIP_BYTES, ImportRefused, Listing, PersonalSet, score_arrays
 from ui.common import MODEL_KEY, current_model, predict, session_id
 
-MY_DIGITS_PAGE = "pages/my_digits.py"
 FINETUNE = "finetune"  # the job kind
 PER_PAGE = 24  # thumbnails shown at once, so the sections below stay in reach
 GRID = 6  # thumbnails per row
@@ -277,17 +277,17 @@ def _progress(was_active: bool) -> None:
     if epoch:
         line.append(f"your digits {epoch['val_acc']:.1%}")
         line.append(f"MNIST test {epoch['test_acc']:.2%}")
-    if view.status in ("queued", "preparing data"):
+    if view.status in (jobs.QUEUED, jobs.PREPARING):
         line.insert(0, view.status.capitalize())
     st.caption(" · ".join(line))
 
 
 def _results(view) -> None:
     done = view.last.get("done")
-    if view.status == "failed":
+    if view.status == jobs.FAILED:
         st.error(f"Fine-tuning failed: {view.error}")
         return
-    if view.status == "diverged":
+    if view.status == jobs.DIVERGED:
         st.error(view.last["diverged"]["reason"])
         return
     if done is None:
