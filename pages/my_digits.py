@@ -4,7 +4,10 @@ on them, and export or import them as a zip."""
 import streamlit as st
 
 from core.personal import PersonalSet
+from ui.common import ensure_app_navigation
 from ui.personal import render_collection, render_finetune, render_problems, render_transfer
+
+ensure_app_navigation()
 
 st.title("My digits")
 st.caption(

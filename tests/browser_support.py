@@ -1,10 +1,10 @@
 """Real parts for the browser tests: a `streamlit run app.py` server and Debian's chromium.
 
-Import the fixtures into a test module (`from tests.browser_support import app_url, page`).
-Each importing module gets its own copy of a session fixture, so the server and the browser are
-made once and shared through `_SHARED`. The server reads and writes models in a temp copy of
-weights/, never in the repo. Without
-chromium a test is skipped locally but fails in CI (env CI set), where it must be installed.
+A pytest plugin (tests/conftest.py lists it in `pytest_plugins`), so the server and the browser
+start once per test session. The server reads and writes models in a temp copy of weights/ and
+personal drawings in a temp data folder (the verified MNIST cache linked in), never in the repo.
+Without chromium a test is skipped locally but fails in CI (env CI set), where it must be
+installed.
 Screenshots go to artifacts/; with NNDIGITS_UPDATE_SCREENSHOTS=1 they also replace the
 README's pictures in docs/screenshots/.
 """
@@ -41,8 +41,6 @@ VIEWPORT = {"width": 1400, "height": 1000}
 SERVER_START_TIMEOUT = 60.0  # seconds for `streamlit run` to answer its health check
 TIMEOUT_MS = 30_000  # Playwright's wait for any one thing to appear
 
-_SHARED: dict = {}  # one server and one browser for the whole test session
-
 
 def _unavailable(reason: str):
     """Skip locally, fail in CI: there a missing browser or model is a broken setup."""
@@ -60,8 +58,6 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def server_weights(tmp_path_factory) -> Path:
     """A temp weights folder holding a copy of the shipped `default` model."""
-    if "weights" in _SHARED:
-        return _SHARED["weights"]
     src = paths.weights_dir()
     if not (src / "default.npz").exists():
         _unavailable(
@@ -70,19 +66,30 @@ def server_weights(tmp_path_factory) -> Path:
     dst = tmp_path_factory.mktemp("server-weights")
     for suffix in (".npz", ".json"):
         shutil.copy2(src / f"default{suffix}", dst / f"default{suffix}")
-    _SHARED["weights"] = dst
     return dst
 
 
 @pytest.fixture(scope="session")
-def app_url(server_weights, tmp_path_factory):
+def server_data(tmp_path_factory) -> Path:
+    """A temp data folder for the server: personal drawings land here, MNIST is linked in."""
+    d = tmp_path_factory.mktemp("server-data")
+    cache = paths.mnist_cache_file()
+    if cache.exists():
+        (d / cache.name).symlink_to(cache)
+    return d
+
+
+@pytest.fixture(scope="session")
+def app_url(server_weights, server_data, tmp_path_factory):
     """The base URL of a real `streamlit run app.py` on 127.0.0.1 (one server per session)."""
-    if "url" in _SHARED:
-        yield _SHARED["url"]
-        return
     port = _free_port()
     log_path = tmp_path_factory.mktemp("server-log") / "streamlit.log"
-    env = {**os.environ, "NNDIGITS_WEIGHTS_DIR": str(server_weights), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "NNDIGITS_WEIGHTS_DIR": str(server_weights),
+        "NNDIGITS_DATA_DIR": str(server_data),
+        "PYTHONUNBUFFERED": "1",
+    }
     cmd = [
         sys.executable,
         "-m",
@@ -115,9 +122,7 @@ def app_url(server_weights, tmp_path_factory):
             proc.kill()
             pytest.fail(f"streamlit did not start:\n{log_path.read_text(errors='replace')}")
         time.sleep(0.2)
-    _SHARED["url"] = url
     yield url
-    del _SHARED["url"]
     proc.terminate()
     try:
         proc.wait(10)
@@ -130,18 +135,13 @@ def app_url(server_weights, tmp_path_factory):
 @pytest.fixture(scope="session")
 def browser():
     """Debian's chromium driven by Playwright (never a downloaded browser)."""
-    if "browser" in _SHARED:
-        yield _SHARED["browser"]
-        return
     if not Path(CHROMIUM).exists():
         _unavailable(f"chromium not found at {CHROMIUM}: `apt-get install chromium`")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        _SHARED["browser"] = b
         yield b
-        del _SHARED["browser"]
         b.close()
 
 

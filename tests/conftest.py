@@ -48,3 +48,6 @@ def toy_dataset(n=600, seed=0):
 @pytest.fixture
 def toy():
     return toy_dataset()
+
+
+pytest_plugins = ["tests.browser_support"]  # the real server and browser fixtures

@@ -7,16 +7,10 @@ import math
 import pytest
 
 from tests.browser_support import (
-    app_url,
-    browser,
     open_app,
-    page,
     screenshot,
-    server_weights,
     stroke,
 )
-
-__all__ = ["app_url", "browser", "page", "server_weights"]  # fixtures used by name
 
 pytestmark = pytest.mark.browser
 

@@ -7,18 +7,12 @@ from __future__ import annotations
 import pytest
 
 from tests.browser_support import (
-    app_url,
-    browser,
     open_app,
-    page,
     screenshot,
-    server_weights,
     stroke,
     wait_for,
     wait_until_idle,
 )
-
-__all__ = ["app_url", "browser", "page", "server_weights"]  # fixtures used by name
 
 pytestmark = pytest.mark.browser
 

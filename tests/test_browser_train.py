@@ -9,20 +9,14 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser_support import (
-    app_url,
-    browser,
     chart_points,
     go_to,
     open_app,
-    page,
     screenshot,
-    server_weights,
     stroke,
     wait_for,
     wait_until_idle,
 )
-
-__all__ = ["app_url", "browser", "page", "server_weights"]  # fixtures used by name
 
 pytestmark = pytest.mark.browser
 
