@@ -364,7 +364,12 @@ def training_progress(view: JobView, max_running: int | None = None) -> dict:
             current = min(epochs, math.ceil(step["epoch"]))
         parts.append(f"Epoch {current} of {epochs}")
         parts.append(f"step {steps:,} of {total:,}")
-        parts.append(f"{step['images_per_sec']:,.0f} images/s")
+        if view.finished and step["train_seconds"] > 0 and start:
+            # A finished run's last window can be a handful of steps: show the whole run's rate.
+            seen = steps * start["n_train"] / max(1, start["steps_per_epoch"])
+            parts.append(f"{seen / step['train_seconds']:,.0f} images/s on average")
+        else:
+            parts.append(f"{step['images_per_sec']:,.0f} images/s")
         if view.active and steps:
             left = step["train_seconds"] / steps * (total - steps)
             parts.append(f"about {format_seconds(left)} left")
