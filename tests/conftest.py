@@ -51,3 +51,31 @@ def toy():
 
 
 pytest_plugins = ["tests.browser_support"]  # the real server and browser fixtures
+
+
+@pytest.fixture(scope="session")
+def shipped_model():
+    """The committed weights/default model."""
+    from core.model_store import DEFAULT, load_model
+
+    return load_model(DEFAULT)
+
+
+@pytest.fixture(autouse=True)
+def app_navigation(monkeypatch):
+    """Run every AppTest through app.py's st.navigation, as the real server does.
+
+    AppTest looks for a pages/ folder before every run and, finding one, starts in Streamlit's
+    old multipage mode, where a switched-to page runs without app.py. A real server does that
+    only on its first run, which `ui.common.ensure_app_navigation` corrects; here it would
+    rerun every run and swallow button clicks, so the mode is pinned off instead.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)

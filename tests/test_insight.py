@@ -1,26 +1,12 @@
 """The "see inside" maths against independent oracles: finite differences, the engine's own
 backward pass, brute-force counting and distances, and the real MNIST test set."""
 
-import os
-
 import numpy as np
 import pytest
 
 from core import insight
-from core.model_store import DEFAULT, ModelFileError, load_model
 from core.network import backward, forward, init_network, one_hot
 from core.train import evaluate
-
-
-@pytest.fixture(scope="session")
-def shipped_model():
-    """weights/default (or NNDIGITS_WEIGHTS_DIR's); in CI it must be there."""
-    try:
-        return load_model(DEFAULT)
-    except ModelFileError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip("no default model yet: python -m core.train --preset quick --save default")
 
 
 def _image(seed=0):

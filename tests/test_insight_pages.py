@@ -4,7 +4,6 @@ page, including the ways they must fail politely (no MNIST, a damaged model file
 
 import base64
 import io
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,23 +12,12 @@ from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from core import insight
-from core.model_store import DEFAULT, ModelFileError, load_model, save_model
+from core.model_store import DEFAULT, save_model
 from core.network import init_network
 from core.preprocess import canvas_to_mnist
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60
-
-
-@pytest.fixture(scope="module")
-def shipped_model():
-    """weights/default (or NNDIGITS_WEIGHTS_DIR's); in CI it must be there."""
-    try:
-        return load_model(DEFAULT)
-    except ModelFileError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip("no default model yet: python -m core.train --preset quick --save default")
 
 
 def drawn_seven() -> np.ndarray:
