@@ -92,3 +92,27 @@ def test_draw_reads_with_the_model_in_training_and_the_quick_run_finishes(app_ur
     page.get_by_text("test digits read correctly").wait_for(timeout=FINISH_TIMEOUT * 1000)
     assert chart_points(page, "Accuracy per epoch") == 5
     screenshot(page, "train", for_readme=True)
+
+
+def test_two_tabs_train_at_once_without_mixing_their_runs(app_url, browser):
+    from tests.browser_support import TIMEOUT_MS, VIEWPORT
+
+    tabs = []
+    for hidden in ("24", "48"):
+        tab = browser.new_context(viewport=VIEWPORT).new_page()
+        tab.set_default_timeout(TIMEOUT_MS)
+        open_app(tab, f"{app_url}/train", TRAIN)
+        tab.get_by_text("Custom setup").click()
+        fill(tab, "Hidden layers", hidden)
+        fill(tab, "Epochs", "2")
+        tabs.append((hidden, tab))
+    for _, tab in tabs:  # both start before either can finish
+        start(tab)
+    ids = {re.search(r"job=(\w+)", tab.url).group(1) for _, tab in tabs}
+    assert len(ids) == 2, "each tab must own its own job"
+    for hidden, tab in tabs:
+        tab.get_by_text("test digits read correctly").wait_for(timeout=FINISH_TIMEOUT * 1000)
+        # Each tab's model is its own network: the sidebar names its hidden layer size.
+        tab.get_by_text(f"784-{hidden}-10").first.wait_for()
+        assert chart_points(tab, "Accuracy per epoch") == 2
+        tab.context.close()
