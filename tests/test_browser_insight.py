@@ -52,7 +52,7 @@ def test_a_drawn_digit_shows_its_hidden_activations_and_saliency(app_url, page):
     assert wait_for(lambda: any(t.startswith("Saliency dP(") for t in plot_titles(page)), page=page)
     assert "Gradient x input" in plot_titles(page)
     scroll_to_top_of(page, "See inside the network")
-    screenshot(page, "draw_saliency")
+    screenshot(page, "draw_saliency", for_readme=True)
 
     open_tab(page, "Nearest MNIST images")
     page.get_by_text("your drawing", exact=True).wait_for()
@@ -77,7 +77,7 @@ def test_clicking_a_confusion_cell_shows_the_test_images_behind_it(app_url, page
     page.mouse.click(x, y)
     page.get_by_text("test images of 7 read as 2").wait_for()
     wait_until_idle(page)
-    screenshot(page, "inspect")
+    screenshot(page, "inspect", for_readme=True)
 
 
 def test_how_it_works_shows_the_equations_and_the_gradient_check(app_url, page):
@@ -85,4 +85,4 @@ def test_how_it_works_shows_the_equations_and_the_gradient_check(app_url, page):
     page.get_by_role("heading", name="1. Forward pass").wait_for()
     page.locator(".katex").first.wait_for()
     page.get_by_text("Backprop agrees with finite differences.").wait_for()
-    screenshot(page, "how_it_works")
+    screenshot(page, "how_it_works", for_readme=True)

@@ -51,7 +51,7 @@ def test_a_corrected_drawing_is_found_in_my_digits(app_url, server_data, page):
     wait_until_idle(page)
     assert page.get_by_test_id("stImage").count() == 1
     page.get_by_test_id("stImage").filter(has_text=caption).wait_for()
-    screenshot(page, "my_digits")
+    screenshot(page, "my_digits", for_readme=True)
 
     (item,) = PersonalSet(server_data / "personal").items()
     assert (item.label, item.prediction, item.source) == (int(meant), int(read_as), "draw")
