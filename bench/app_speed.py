@@ -9,30 +9,24 @@ chromium, and reads the finished run's average images/s; then runs the same pres
 from __future__ import annotations
 
 import argparse
-import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.train import preset  # noqa: E402
-
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.browser_support import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    start_streamlit,
+    stop_streamlit,
+)
 
 
 def cli_rate(threads: int) -> float:
@@ -69,54 +63,25 @@ def main(argv=None) -> int:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:
-        port = 8765
-        env = {**os.environ, "NNDIGITS_WEIGHTS_DIR": tmp}
-        for suffix in (".npz", ".json"):
-            (Path(tmp) / f"default{suffix}").write_bytes(
-                (ROOT / "weights" / f"default{suffix}").read_bytes()
-            )
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--server.headless",
-                "true",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}"
+        tmp = Path(tmp)
+        for suffix in (".npz", ".json"):  # a scratch weights folder, so the repo stays as it is
+            shutil.copy2(ROOT / "weights" / f"default{suffix}", tmp / f"default{suffix}")
+        server, url = start_streamlit(tmp, None, tmp / "streamlit.log")
+        rates = {
+            "app (1 BLAS thread, browser watching)": [],
+            "CLI, 1 BLAS thread": [],
+            "CLI, 2 BLAS threads": [],
+        }
         try:
-            for _ in range(150):
-                try:
-                    urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-                    break
-                except OSError:
-                    time.sleep(0.2)
-            rates = {
-                "app (1 BLAS thread, browser watching)": [],
-                "CLI, 1 BLAS thread": [],
-                "CLI, 2 BLAS threads": [],
-            }
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 for _ in range(args.repeats):  # interleaved: the same machine noise for all
                     rates["app (1 BLAS thread, browser watching)"].append(app_rate(url, browser))
                     rates["CLI, 1 BLAS thread"].append(cli_rate(1))
                     rates["CLI, 2 BLAS threads"].append(cli_rate(2))
                 browser.close()
         finally:
-            server.terminate()
-            server.wait(10)
+            stop_streamlit(server)
     best = statistics.median(rates["CLI, 2 BLAS threads"])
     print(f"quick preset, images/s (median of {args.repeats}); the browser runs on this machine")
     print(f"{'':<40}{'images/s':>12}{'vs CLI 2 threads':>18}")

@@ -79,34 +79,18 @@ def server_data(tmp_path_factory) -> Path:
     return d
 
 
-@pytest.fixture(scope="session")
-def app_url(server_weights, server_data, tmp_path_factory):
-    """The base URL of a real `streamlit run app.py` on 127.0.0.1 (one server per session)."""
+def start_streamlit(weights: Path, data: Path | None, log_path: Path):
+    """Start `streamlit run app.py` on a free 127.0.0.1 port; returns (process, base URL).
+
+    Raises RuntimeError with the server's log if it does not answer its health check in time.
+    """
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("server-log") / "streamlit.log"
-    env = {
-        **os.environ,
-        "NNDIGITS_WEIGHTS_DIR": str(server_weights),
-        "NNDIGITS_DATA_DIR": str(server_data),
-        "PYTHONUNBUFFERED": "1",
-    }
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-        "--server.fileWatcherType",
-        "none",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
+    env = {**os.environ, "NNDIGITS_WEIGHTS_DIR": str(weights), "PYTHONUNBUFFERED": "1"}
+    if data is not None:
+        env["NNDIGITS_DATA_DIR"] = str(data)
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
+    cmd += ["--server.address", "127.0.0.1", "--server.headless", "true"]
+    cmd += ["--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -115,19 +99,33 @@ def app_url(server_weights, server_data, tmp_path_factory):
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
                 if r.status == 200:
-                    break
+                    return proc, url
         except OSError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            pytest.fail(f"streamlit did not start:\n{log_path.read_text(errors='replace')}")
+            raise RuntimeError(f"streamlit did not start:\n{log_path.read_text(errors='replace')}")
         time.sleep(0.2)
-    yield url
+
+
+def stop_streamlit(proc) -> None:
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def app_url(server_weights, server_data, tmp_path_factory):
+    """The base URL of a real `streamlit run app.py` on 127.0.0.1 (one server per session)."""
+    log_path = tmp_path_factory.mktemp("server-log") / "streamlit.log"
+    try:
+        proc, url = start_streamlit(server_weights, server_data, log_path)
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    yield url
+    stop_streamlit(proc)
     ARTIFACTS.mkdir(exist_ok=True)
     shutil.copy2(log_path, ARTIFACTS / "streamlit.log")
 
