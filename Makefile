@@ -15,9 +15,8 @@ data:  ## acquire and verify MNIST into data/
 	scripts/setup.sh app
 	.venv/bin/python -m core.data
 
-bench:  ## speed and drawing-accuracy figures (installs the CPU PyTorch reference)
-	scripts/setup.sh test
-	.venv/bin/python -m pip install -q -r requirements-bench.txt
+bench:  ## speed and drawing-accuracy figures (installs the CPU PyTorch reference and fonts)
+	scripts/setup.sh bench
 	.venv/bin/python bench/train_speed.py
 	.venv/bin/python bench/latency.py
 	.venv/bin/python bench/threads.py

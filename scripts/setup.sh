@@ -2,6 +2,8 @@
 # Sets up what the app and its tests need on a fresh Debian machine; safe to run again.
 #   scripts/setup.sh app    -> .venv with the app's requirements
 #   scripts/setup.sh test   -> the above plus test tools, Debian's chromium and the MNIST cache
+#   scripts/setup.sh bench  -> the above plus PyTorch (CPU, the reference) and the fonts of
+#                              bench/drawset.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-app}
@@ -9,6 +11,7 @@ PY=${PYTHON:-python3}
 
 reqs=requirements.txt
 [ "$what" = test ] && reqs=requirements-dev.txt
+[ "$what" = bench ] && reqs=requirements-bench.txt
 stamp=".venv/.installed-$(basename "$reqs" .txt)"
 if [ ! -x .venv/bin/python ]; then
   echo "==> Creating .venv"
@@ -21,16 +24,33 @@ if [ ! -f "$stamp" ] || [ "$reqs" -nt "$stamp" ] || [ requirements.txt -nt "$sta
   touch "$stamp"
 fi
 
+apt_install() {  # Debian packages, when we may install them
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    echo "!! please install these Debian packages (as root): $*" >&2
+  fi
+}
+
+if [ "$what" = bench ]; then
+  "$0" test
+  fonts="fonts-comic-neue fonts-dkg-handwriting fonts-breip fonts-bwht fonts-dancingscript
+    fonts-humor-sans fonts-kaushanscript fonts-klee fonts-kristi fonts-rufscript fonts-sjfonts
+    fonts-tomsontalks fonts-yusei-magic fonts-urw-base35 fonts-sil-andika fonts-cabin
+    fonts-dejavu-core fonts-liberation fonts-freefont-ttf fonts-opendyslexic"
+  missing=$(for f in $fonts; do dpkg -s "$f" >/dev/null 2>&1 || echo "$f"; done)
+  if [ -n "$missing" ]; then
+    echo "==> Installing the handwriting fonts of bench/drawset.py"
+    # shellcheck disable=SC2086
+    apt_install $missing
+  fi
+fi
+
 if [ "$what" = test ]; then
   if [ ! -x /usr/bin/chromium ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-      echo "==> Installing Debian's chromium for the browser tests"
-      apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-    else
-      echo "!! /usr/bin/chromium is missing: install Debian's 'chromium' package (as root)" \
-        "for the browser tests" >&2
-    fi
+    echo "==> Installing Debian's chromium for the browser tests"
+    apt_install chromium
   fi
   echo "==> Making sure MNIST is cached and verified"
   .venv/bin/python -m core.data
