@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from core import paths
 from core.finetune import (
     MIN_FOR_HOLDOUT,
     FinetuneConfig,
@@ -21,7 +20,7 @@ from core.finetune import (
     save_finetuned,
     split_heldout,
 )
-from core.model_store import Model, ModelFileError, load_model
+from core.model_store import Model, load_model
 from core.network import init_network
 from core.personal import PersonalSet
 from core.train import Control, preset, train
@@ -272,21 +271,11 @@ def drawn_set(per_style: int, seed: int):
     return canvases, x28, np.array(labels, dtype=np.uint8)
 
 
-def base_model() -> Model:
-    """The shipped default model, or (while it is missing) one trained here in seconds."""
-    try:
-        return load_model("default", directory=paths.shipped_weights_dir())
-    except ModelFileError:
-        control = Control()
-        config = preset("quick", hidden=(512,), epochs=6)  # 98.4% on MNIST test
-        for _ in train(config, control=control):
-            pass
-        return Model("default", control.net, {"config": config.to_dict()})
-
-
 @pytest.mark.mnist
-def test_finetuning_learns_a_drawn_style_mnist_lacks_and_keeps_mnist(mnist, tmp_path):
-    base = base_model()
+def test_finetuning_learns_a_drawn_style_mnist_lacks_and_keeps_mnist(
+    mnist, tmp_path, shipped_model
+):
+    base = shipped_model
     store = PersonalSet(tmp_path / "personal")
     canvases, x28, labels = drawn_set(per_style=30, seed=5)
     for c, x, label in zip(canvases, x28, labels, strict=True):
