@@ -362,8 +362,13 @@ def training_progress(view: JobView, max_running: int | None = None) -> dict:
         current = min(epochs, math.floor(step["epoch"]) + 1) if epochs else 0
         if view.finished:
             current = min(epochs, math.ceil(step["epoch"]))
-        parts.append(f"Epoch {current} of {epochs}")
-        parts.append(f"step {steps:,} of {total:,}")
+        if start and start["steps_per_epoch"] == 1:
+            # Full-batch gradient descent (the article's way): one step is one epoch.
+            current = steps
+            parts.append(f"Iteration {steps:,} of {total:,} (full batch)")
+        else:
+            parts.append(f"Epoch {current} of {epochs}")
+            parts.append(f"step {steps:,} of {total:,}")
         if view.finished and step["train_seconds"] > 0 and start:
             # A finished run's last window can be a handful of steps: show the whole run's rate.
             seen = steps * start["n_train"] / max(1, start["steps_per_epoch"])
