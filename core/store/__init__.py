@@ -1,0 +1,1 @@
+"""Storage: workspaces, models and drawings on disk, and the file safety they share."""
