@@ -23,9 +23,9 @@ BACKENDS = ["local", "ray"]
 def ray_cluster():
     """A real Ray head on this machine for the session. Ray is part of the test requirements,
     so in CI (CI=true) a missing Ray fails rather than skips."""
-    try:
-        import ray  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:  # not imported yet: Ray reads its auth settings
         if os.environ.get("CI"):
             pytest.fail("Ray is missing: `pip install -r requirements-ray.txt`")
         pytest.skip("Ray is not installed (requirements-ray.txt)")
