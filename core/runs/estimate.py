@@ -76,12 +76,15 @@ def estimate(config, n_train: int | None = None, threads: int = 1) -> Estimate:
     # Weights, gradients, the board copy and the saved snapshot, plus the optimizer's memory.
     copies = 4 + {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2}[config.optimizer]
     params = n_params * F32 * copies
-    # One batch: the input, and per layer Z, A, dZ, dA (and a temporary) in float32.
-    units = sum(sizes)
-    batch = m * 784 * F32 * (3 if config.augment != "none" else 1) + m * units * F32 * 5
-    full = n * 784 * F32 if m >= n else 0  # full batch: the float copy of the set, kept
+    # One batch: its float input (the full copy, for full batch) and per layer Z, A, dZ, dA and
+    # a temporary, in float32. Evaluation: a chunk's input and Z, A per layer.
+    hidden_units = sum(sizes[1:])
+    full = n * 784 * F32 if m >= n else 0
+    batch = (0 if full else m * 784 * F32 * (3 if config.augment != "none" else 1)) + (
+        m * hidden_units * F32 * 5
+    )
     chunk = int(min(10_000, max(16, 2e9 // n_params)))
-    evaluation = chunk * units * F32 * 2
+    evaluation = chunk * (784 + 2 * hidden_units) * F32
     memory = WORKER_BASE + DATA_BYTES + params + full + max(batch, evaluation)
 
     flops = flops_per_second() * max(1, threads) * 0.7  # small batches reach ~70% of a matmul
