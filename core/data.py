@@ -208,6 +208,113 @@ def mirror_list() -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------
+# The training split, read memory-mapped: what a training process needs, without copies.
+
+N_MNIST_TRAIN = 60_000
+VAL_SPLIT_SEED = 20_240_601  # fixed, so every run validates on the same 5,000 images
+
+
+class Rows:
+    """Some rows of an image array, chosen by an index, read only when asked for.
+
+    Over a memory-mapped cache this picks a batch's rows straight from the page cache, which
+    every training process shares, instead of each process keeping its own copy of the set.
+    """
+
+    def __init__(self, base: np.ndarray, index: np.ndarray):
+        self.base, self.index = base, np.asarray(index)
+        self.dtype = base.dtype
+        self.shape = (len(self.index), *base.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, key) -> np.ndarray:
+        rows = self.index[key]
+        if isinstance(key, slice) and len(rows) and rows[-1] - rows[0] == len(rows) - 1:
+            return np.asarray(self.base[rows[0] : rows[-1] + 1])  # contiguous: one read
+        return np.asarray(self.base[rows])
+
+    def __array__(self, dtype=None, copy=None):
+        a = np.asarray(self.base[self.index])
+        return a if dtype is None else a.astype(dtype)
+
+
+@dataclass
+class Dataset:
+    """MNIST split for training: X as uint8 pixels (n, 784) or floats in [0, 1], y (n,) uint8.
+
+    X_* may be `Rows` over the memory-mapped cache; the training loop converts each batch to
+    float32 as it goes.
+    """
+
+    X_train: np.ndarray | Rows
+    y_train: np.ndarray
+    X_val: np.ndarray | Rows
+    y_val: np.ndarray
+    X_test: np.ndarray | Rows
+    y_test: np.ndarray
+
+
+def split_indices(val_size: int, train_size: int = 0, n: int = N_MNIST_TRAIN):
+    """A fixed shuffle of the 60,000: the first val_size are validation, then training."""
+    order = np.random.default_rng(VAL_SPLIT_SEED).permutation(n)
+    val, rest = order[:val_size], order[val_size:]
+    return (rest[:train_size] if train_size else rest), val
+
+
+def open_mnist(progress: Progress | None = None) -> Mnist:
+    """The verified cache, memory-mapped read-only: pages are read when touched and shared by
+    every process on the machine. Acquires (and verifies) MNIST first when it is not cached.
+
+    The arrays were verified when the cache was written (only verified data is ever cached,
+    with a stamp saying so), so opening them costs milliseconds, not a re-hash.
+    """
+    path = mnist_cache_file()
+    if not is_cached(path):
+        ensure_mnist(progress)
+    try:
+        return Mnist(*(_mmap_member(path, name) for name in Mnist._fields))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return load_mnist(progress)  # an old compressed cache: read it the ordinary way
+
+
+def load_split(val_size: int, train_size: int = 0, progress: Progress | None = None) -> Dataset:
+    """The real MNIST split as a training run asks, as uint8 rows of the memory-mapped cache."""
+    x, y, x_test, y_test = open_mnist(progress)
+    tr, va = split_indices(val_size, train_size, len(y))
+    y = np.asarray(y)
+    return Dataset(Rows(x, tr), y[tr], Rows(x, va), y[va], x_test, np.asarray(y_test))
+
+
+def _mmap_member(path: Path, name: str) -> np.ndarray:
+    """np.memmap of one uncompressed .npy member of an .npz (np.load does not map members)."""
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(f"{name}.npy")
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise ValueError(f"{name} is compressed in {path.name}")
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        local = f.read(30)  # the zip's local file header; its name and extra field follow
+        name_len, extra_len = (
+            int.from_bytes(local[26:28], "little"),
+            int.from_bytes(local[28:30], "little"),
+        )
+        f.seek(info.header_offset + 30 + name_len + extra_len)
+        version = np.lib.format.read_magic(f)
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, fortran, dtype = read_header(f)
+        offset = f.tell()
+    return np.memmap(
+        path, dtype=dtype, mode="r", shape=shape, offset=offset, order="F" if fortran else "C"
+    )
+
+
+# ----------------------------------------------------------------------------------------------
 # The cache, and the loop that tries each source. Tests call these with tiny fake data sets.
 
 _lock = threading.Lock()  # two Streamlit sessions asking at once should download only once

@@ -1,27 +1,28 @@
 """Fine-tuning: teach a trained model the user's handwriting without forgetting MNIST.
 
 A copy of the model trains on batches that are a small part personal examples and mostly MNIST
-replay, which keeps MNIST accuracy from collapsing while the new style is learnt. Like
-`core.train.train` it is a generator of metric dicts (start, step, epoch, done, diverged)
-steered by a `Control`; it never prints, saves or imports streamlit.
+replay, which keeps MNIST accuracy from collapsing while the new style is learnt. It runs on the
+same loop as `core.train.train` (core.runs.loop) and yields the same typed events, steered by a
+`Control`; it never prints, saves or imports streamlit.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-import time
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
 from core.augment import AUGMENTS, augment_batch
-from core.network import Network, backward, cross_entropy, forward, one_hot
+from core.data import Dataset
+from core.network import Network
 from core.optim import Optimizer, learning_rate
-from core.train import Control, Dataset, TrainConfig, evaluate, load_data
+from core.runs.events import Done, Start, Stopped
+from core.runs.loop import Control, Interrupted, Plan, evaluate, fit, to_float
+from core.train import TrainConfig, load_data
 
 MIN_FOR_HOLDOUT = 20  # from this many personal examples on, a part is held out to measure
-EXPLODED_LOSS = 15.0  # as in core.train: a batch loss above this counts as divergence
 
 
 @dataclass
@@ -134,10 +135,11 @@ class Replay:
         return self.order[self.starts[digits] + within]
 
 
-def measure(net: Network, personal_X, personal_y, mnist_X, mnist_y) -> dict:
-    """Loss and accuracy on a personal part and on MNIST test, as one dict."""
-    p_loss, p_acc = evaluate(net, personal_X, personal_y)
-    m_loss, m_acc = evaluate(net, mnist_X, mnist_y)
+def measure(net: Network, personal_X, personal_y, mnist_X, mnist_y, control=None) -> dict:
+    """Loss and accuracy on a personal part and on MNIST test, as one dict (a stop through
+    `control` interrupts it)."""
+    p_loss, p_acc = evaluate(net, personal_X, personal_y, control=control)
+    m_loss, m_acc = evaluate(net, mnist_X, mnist_y, control=control)
     return {
         "personal_loss": p_loss,
         "personal_acc": p_acc,
@@ -148,6 +150,19 @@ def measure(net: Network, personal_X, personal_y, mnist_X, mnist_y) -> dict:
     }
 
 
+def _finetune_batches(config, Xp, yp, data, replay, n_personal, n_replay, rng):
+    """Each step's batch: a few personal examples (distorted if asked), the rest MNIST replay."""
+    for step in range(config.steps):
+        pi = rng.integers(0, len(yp), n_personal)
+        Xb = augment_batch(Xp[pi], config.augment, rng)
+        yb = yp[pi]
+        if n_replay:
+            ri = replay.sample(yb, config.batch_size, rng)
+            Xb = np.concatenate([Xb, to_float(data.X_train[ri])])
+            yb = np.concatenate([yb, data.y_train[ri]])
+        yield Xb, yb, learning_rate(config.lr, "cosine", step / config.steps)
+
+
 def finetune(
     base: Network,
     personal: PersonalData,
@@ -155,10 +170,10 @@ def finetune(
     data: Dataset | None = None,
     control: Control | None = None,
 ):
-    """Fine-tune a copy of `base`; yields metric dicts like `core.train.train`.
+    """Fine-tune a copy of `base`; yields typed events like `core.train.train`, from the same loop.
 
-    start: the split and the "before" figures. step: loss, lr, images/s. epoch (every
-    eval_every steps): the personal measure part (val_*) and MNIST test. done: "before" and
+    Start: the split and the "before" figures. Step: loss, lr, images/s. Epoch (every
+    eval_every steps): the personal measure part (val_*) and MNIST test. Done: "before" and
     "after" side by side (also after a stop). The tuned network is `control.net`; `base` is
     never changed. Personal accuracy is measured on the held-out part when there is one, else
     on the examples it learns from (`measured_on` says which).
@@ -183,109 +198,77 @@ def finetune(
     n_replay = config.batch_size - n_personal if config.personal_share < 1 else 0
 
     replay = Replay(data.y_train)
-    before = measure(net, Xm, ym, data.X_test, data.y_test)
-    yield {
-        "kind": "start",
-        "n_train": len(yp),
-        "n_val": len(ym),
-        "n_personal": len(personal.y),
-        "n_heldout": len(held_idx),
-        "measured_on": measured_on,
-        "sizes": list(net.sizes),
-        "n_params": net.n_params,
-        "steps_per_epoch": config.eval_every,
-        "total_steps": config.steps,
-        "epochs": math.ceil(config.steps / config.eval_every),
-        "before": before,
-    }
+    try:
+        before = measure(net, Xm, ym, data.X_test, data.y_test, control)
+    except Interrupted:
+        yield Stopped(0, 0.0, 0.0)
+        return
+    yield Start(
+        n_train=len(yp),
+        n_val=len(ym),
+        sizes=tuple(net.sizes),
+        n_params=net.n_params,
+        steps_per_epoch=config.eval_every,
+        total_steps=config.steps,
+        epochs=math.ceil(config.steps / config.eval_every),
+        extra={
+            "n_personal": len(personal.y),
+            "n_heldout": len(held_idx),
+            "measured_on": measured_on,
+            "before": before,
+        },
+    )
 
-    step, smooth, first_loss = 0, None, None
-    seconds, window_images, window_seconds = 0.0, 0, 0.0
-    span_loss, span_correct, span_seen = 0.0, 0, 0
-    stopped = False
-    for step in range(1, config.steps + 1):
-        if control.wait():
-            stopped, step = True, step - 1
-            break
-        t0 = time.perf_counter()
-        pi = rng.integers(0, len(yp), n_personal)
-        Xb = augment_batch(Xp[pi], config.augment, rng)
-        yb = yp[pi]
-        if n_replay:
-            ri = replay.sample(yb, config.batch_size, rng)
-            Xb = np.concatenate([Xb, data.X_train[ri]])
-            yb = np.concatenate([yb, data.y_train[ri]])
-        lr = learning_rate(config.lr, "cosine", (step - 1) / config.steps)
-        trace = forward(net, Xb, keep=True)
-        loss = cross_entropy(trace.P, yb)
-        first_loss = loss if first_loss is None else first_loss
-        if not math.isfinite(loss) or loss > max(3 * first_loss, EXPLODED_LOSS):
-            yield {
-                "kind": "diverged",
-                "step": step,
-                "epoch": step / config.eval_every,
-                "reason": (
-                    f"Fine-tuning diverged at step {step} (loss {loss:.3g}): the learning rate "
-                    f"{config.lr:g} is too large. Try {config.lr / 10:g}. Nothing was saved."
-                ),
-            }
-            return
-        grads = backward(net, trace, one_hot(yb, 10))
-        with control.lock:
-            opt.step(net, grads, state, lr)
-        dt = time.perf_counter() - t0
-        seconds += dt
-        window_seconds += dt
-        window_images += len(yb)
-        smooth = loss if smooth is None else 0.9 * smooth + 0.1 * loss
-        span_loss += loss * len(yb)
-        span_correct += int((trace.P.argmax(1) == yb).sum())
-        span_seen += len(yb)
-        if step % config.log_every == 0 or step == config.steps:
-            yield {
-                "kind": "step",
-                "step": step,
-                "epoch": step / config.eval_every,
-                "loss": loss,
-                "smooth_loss": smooth,
-                "lr": lr,
-                "images_per_sec": window_images / max(window_seconds, 1e-9),
-                "train_seconds": seconds,
-            }
-            window_images, window_seconds = 0, 0.0
+    def eval_at(step: int) -> int | None:
         if step % config.eval_every == 0 or step == config.steps:
-            now = measure(net, Xm, ym, data.X_test, data.y_test)
-            yield {
-                "kind": "epoch",
-                "epoch": math.ceil(step / config.eval_every),
-                "step": step,
-                "train_loss": span_loss / span_seen,
-                "train_acc": span_correct / span_seen,
-                "val_loss": now["personal_loss"],
-                "val_acc": now["personal_acc"],
-                "test_loss": now["mnist_loss"],
-                "test_acc": now["mnist_acc"],
-                "train_seconds": seconds,
-            }
-            span_loss, span_correct, span_seen = 0.0, 0, 0
+            return math.ceil(step / config.eval_every)
+        return None
 
-    after = measure(net, Xm, ym, data.X_test, data.y_test)
-    yield {
-        "kind": "done",
-        "stopped": stopped,
-        "step": step,
-        "epoch": step / config.eval_every,
-        "val_loss": after["personal_loss"],
-        "val_acc": after["personal_acc"],
-        "test_loss": after["mnist_loss"],
-        "test_acc": after["mnist_acc"],
-        "train_seconds": seconds,
-        "measured_on": measured_on,
-        "n_personal": len(personal.y),
-        "n_heldout": len(held_idx),
-        "before": before,
-        "after": after,
-    }
+    def scores(net, control) -> dict:
+        now = measure(net, Xm, ym, data.X_test, data.y_test, control)
+        return {
+            "val_loss": now["personal_loss"],
+            "val_acc": now["personal_acc"],
+            "test_loss": now["mnist_loss"],
+            "test_acc": now["mnist_acc"],
+        }
+
+    def advice(what: str, step: int, epoch: float) -> str:
+        return (
+            f"Fine-tuning diverged at step {step}: {what}. The learning rate {config.lr:g} is "
+            f"too large. Try {config.lr / 10:g}. Nothing was saved."
+        )
+
+    plan = Plan(
+        total_steps=config.steps,
+        steps_per_epoch=config.eval_every,
+        log_every=config.log_every,
+        eval_at=eval_at,
+        measure=scores,
+        advice=advice,
+    )
+    batches = _finetune_batches(config, Xp, yp, data, replay, n_personal, n_replay, rng)
+    outcome = yield from fit(net, opt, state, batches, control, plan)
+    if outcome.end == "diverged":
+        return
+    after = measure(net, Xm, ym, data.X_test, data.y_test)  # after the stop, never delaying it
+    yield Done(
+        stopped=outcome.end == "stopped",
+        step=outcome.step,
+        epoch=outcome.step / config.eval_every,
+        val_loss=after["personal_loss"],
+        val_acc=after["personal_acc"],
+        test_loss=after["mnist_loss"],
+        test_acc=after["mnist_acc"],
+        train_seconds=outcome.train_seconds,
+        extra={
+            "measured_on": measured_on,
+            "n_personal": len(personal.y),
+            "n_heldout": len(held_idx),
+            "before": before,
+            "after": after,
+        },
+    )
 
 
 def before_after_rows(done: dict) -> list[dict]:

@@ -1,46 +1,66 @@
-"""Background jobs: run any generator of metric dicts on a worker thread, a few at a time.
+"""Background jobs: the queue, the limits, the owners and the record of every run's events.
 
-Owns the worker threads, the FIFO queue beyond `max_running`, the per-job record of metrics,
-heartbeats from the job's owner (a browser session) and the reaper that cleans up after owners
-who left. It never imports streamlit: pages read immutable `JobView` snapshots and call
-stop/pause/resume/touch, so nothing here ever waits on a page and no worker ever touches one.
+The runs themselves happen elsewhere, in a backend: `local` (default) gives each running job a
+worker process on this machine; `ray` (DIGITS_JOBS=ray) runs them on a Ray cluster, where the
+manager itself lives in a named actor so every app server sees the same jobs. Pages read
+immutable `JobView` snapshots and call submit/stop/pause/resume/touch with their owner id; a
+control call from anyone else is refused. It never imports streamlit.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from core.train import Control, TrainConfig
+from core.runs.events import (
+    ACTIVE,
+    DIVERGED,
+    DONE,
+    FAILED,
+    FINISHED,
+    PAUSED,
+    PREPARING,
+    QUEUED,
+    RUNNING,
+    STOPPED,
+    DataProgress,
+    Diverged,
+    Done,
+    Event,
+    Failed,
+    Stopped,
+)
+from core.runs.local import exit_reason
+from core.runs.tasks import FinetuneTask, TrainTask
 
 log = logging.getLogger(__name__)
 
-QUEUED = "queued"
-PREPARING = "preparing data"
-RUNNING = "running"
-PAUSED = "paused"
-DONE = "done"
-STOPPED = "stopped"
-DIVERGED = "diverged"
-FAILED = "failed"
-ACTIVE = frozenset({QUEUED, PREPARING, RUNNING, PAUSED})
-FINISHED = frozenset({DONE, STOPPED, DIVERGED, FAILED})
-
-MakeGenerator = Callable[[Control], Iterator[dict]]
-"""make(control) -> an iterator of metric dicts, each with a "kind". The job calls it on its own
-thread; the generator should check `control` between units of work (core.train.train does)."""
-
 OWNER_TIMEOUT = 600.0  # seconds without a heartbeat before an active job is stopped and dropped
 FINISHED_TTL = 3600.0  # seconds without a heartbeat before a finished job is dropped
+PAUSE_TIMEOUT = 180.0  # seconds paused before a run gives its slot to the next in the queue
 MAX_EVENTS_PER_KIND = 1000  # beyond this a kind's history is thinned to every other event
-REAP_EVERY = 30.0  # seconds between reaper passes
+MAX_QUEUED_PER_OWNER = 2  # runs one owner may have waiting in the queue
+MAX_QUEUE = 20  # runs waiting in the queue, all owners together
+REAP_EVERY = 10.0  # seconds between reaper passes
+
+
+class JobRefused(ValueError):
+    """A job that may not start (a limit, or someone else's job); the message says why."""
+
+
+def env_number(name: str, default: float) -> float:
+    """A number from the environment, or `default` when unset or not a number."""
+    try:
+        return float(os.environ.get(name) or default)
+    except ValueError:
+        log.warning("%s=%r is not a number; using %s", name, os.environ.get(name), default)
+        return default
 
 
 @dataclass(frozen=True)
@@ -55,12 +75,13 @@ class JobView:
     position: int  # 1 = next to start; 0 when not queued
     stop_requested: bool
     error: str | None
-    events: MappingProxyType  # kind -> tuple of metric dicts (oldest first, maybe thinned)
-    last: MappingProxyType  # kind -> the latest metric dict of that kind (never thinned)
+    events: MappingProxyType  # kind -> tuple of events (oldest first, maybe thinned)
+    last: MappingProxyType  # kind -> the latest event of that kind (never thinned)
     n_events: int  # every event received, thinned or not: a cheap "has anything changed"
     created: float  # wall-clock times (time.time()) for display
     started: float | None
-    ended: float | None
+    ended: float | None  # when the status became final (a stop: at once)
+    complete: bool = False  # the worker is gone: no more events will come
 
     @property
     def active(self) -> bool:
@@ -70,7 +91,12 @@ class JobView:
     def finished(self) -> bool:
         return self.status in FINISHED
 
-    def series(self, kind: str) -> list[dict]:
+    @property
+    def scoring(self) -> bool:
+        """Stopped, and the weights so far are still being scored (a Done will follow)."""
+        return self.status == STOPPED and not self.complete and "done" not in self.last
+
+    def series(self, kind: str) -> list:
         """Every kept event of one kind, the latest always included."""
         kept = list(self.events.get(kind, ()))
         latest = self.last.get(kind)
@@ -78,44 +104,56 @@ class JobView:
             kept.append(latest)
         return kept
 
+    def __reduce__(self):  # mapping proxies do not pickle; a view crosses processes with Ray
+        state = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        for k in ("meta", "events", "last"):
+            state[k] = dict(state[k])
+        return (_view_from_state, (state,))
+
+
+def _view_from_state(state: dict) -> JobView:
+    for k in ("meta", "events", "last"):
+        state[k] = MappingProxyType(state[k])
+    return JobView(**state)
+
 
 class Job:
-    """One unit of background work. Only the manager and the worker thread change it."""
+    """The manager's record of one job. Only the manager and its backend callbacks change it."""
 
-    def __init__(self, kind, make_generator, owner, meta, clock, max_events):
+    def __init__(self, kind, task, owner, meta, clock, max_events):
         self.id = uuid.uuid4().hex
         self.kind = kind
         self.owner = owner
         self.meta = dict(meta or {})
-        self.control = Control()  # pause/resume/stop, and snapshot() of the weights in training
-        self.make_generator = make_generator
+        self.task = task
         self.status = QUEUED
         self.error: str | None = None
+        self.stop_requested = False
+        self.paused = False
+        self.paused_at: float | None = None
+        self.parked = False  # paused so long that its slot went to another run
+        self.runner = None
         self.created = time.time()
         self.started: float | None = None
         self.ended: float | None = None
         self.last_seen = clock()
-        self.thread: threading.Thread | None = None
-        self._clock = clock
+        self.forgotten = False
         self._max_events = max_events
         self._lock = threading.Lock()
-        self._events: dict[str, list[dict]] = {}
+        self._events: dict[str, list[Event]] = {}
         self._stride: dict[str, int] = {}  # keep 1 in `stride` events of a kind once thinned
         self._count: dict[str, int] = {}
-        self._last: dict[str, dict] = {}
+        self._last: dict[str, Event] = {}
         self._n_events = 0
-        self._finished = threading.Event()
+        self.complete = threading.Event()
 
-    def record(self, event: dict) -> None:
-        """Keep a metric event; a long run keeps an evenly thinned history per kind."""
-        kind = str(event.get("kind", "event"))
+    def record(self, event: Event) -> None:
+        """Keep an event and move the status on; a long run keeps a thinned history per kind."""
+        kind = event.kind
         with self._lock:
             self._n_events += 1
             self._last[kind] = event
-            if kind == "data":
-                self.status = PREPARING
-            elif self.status == PREPARING:
-                self.status = RUNNING
+            self._advance(event)
             n = self._count.get(kind, 0)
             self._count[kind] = n + 1
             stride = self._stride.get(kind, 1)
@@ -128,15 +166,40 @@ class Job:
                 self._events[kind] = kept[::2]
                 self._stride[kind] = stride * 2
 
-    def _set(self, **changes) -> None:
+    def _advance(self, event: Event) -> None:
+        if self.status in FINISHED:
+            return
+        if isinstance(event, DataProgress):
+            self.status = PREPARING
+        elif isinstance(event, Stopped):
+            self._finish(STOPPED)
+        elif isinstance(event, Diverged):
+            self._finish(DIVERGED)
+        elif isinstance(event, Failed):
+            self.error = event.reason
+            self._finish(FAILED)
+        elif isinstance(event, Done):
+            self._finish(STOPPED if self.stop_requested else DONE)
+        elif self.status == PREPARING:
+            self.status = RUNNING
+
+    def _finish(self, status: str) -> None:
+        self.status = status
+        self.ended = self.ended or time.time()
+
+    def set(self, **changes) -> None:
         with self._lock:
             for k, v in changes.items():
                 setattr(self, k, v)
 
+    def has(self, kind: str) -> bool:
+        with self._lock:
+            return kind in self._last
+
     def view(self, position: int = 0) -> JobView:
         with self._lock:
             status = self.status
-            if status == RUNNING and self.control.paused and not self.control.stopped:
+            if status == RUNNING and self.paused and not self.stop_requested:
                 status = PAUSED
             return JobView(
                 id=self.id,
@@ -145,7 +208,7 @@ class Job:
                 meta=MappingProxyType(dict(self.meta)),
                 status=status,
                 position=position,
-                stop_requested=self.control.stopped,
+                stop_requested=self.stop_requested,
                 error=self.error,
                 events=MappingProxyType({k: tuple(v) for k, v in self._events.items()}),
                 last=MappingProxyType(dict(self._last)),
@@ -153,6 +216,7 @@ class Job:
                 created=self.created,
                 started=self.started,
                 ended=self.ended,
+                complete=self.complete.is_set(),
             )
 
 
@@ -162,20 +226,30 @@ class JobManager:
     def __init__(
         self,
         max_running: int | None = None,
+        backend=None,
         owner_timeout: float = OWNER_TIMEOUT,
         finished_ttl: float = FINISHED_TTL,
+        pause_timeout: float = PAUSE_TIMEOUT,
         max_events_per_kind: int = MAX_EVENTS_PER_KIND,
+        max_queued_per_owner: int = MAX_QUEUED_PER_OWNER,
+        max_queue: int = MAX_QUEUE,
         reap_every: float | None = REAP_EVERY,
         clock: Callable[[], float] = time.monotonic,
     ):
+        from core.runs.local import LocalBackend
         from core.threads import cores
 
-        self.max_running = max(1, int(max_running or cores()))
+        self.cores = cores()
+        self.max_running = max(1, int(max_running or self.cores))
+        self.backend = backend if backend is not None else LocalBackend()
         self.owner_timeout = owner_timeout
         self.finished_ttl = finished_ttl
+        self.pause_timeout = pause_timeout
         self.max_events_per_kind = max_events_per_kind
+        self.max_queued_per_owner = max_queued_per_owner
+        self.max_queue = max_queue
         self.clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         self._queue: list[Job] = []
         self._running: set[str] = set()
@@ -187,19 +261,33 @@ class JobManager:
 
     # --- submitting and looking up ---------------------------------------------------------
 
-    def submit(
-        self, kind: str, make_generator: MakeGenerator, owner: str, meta: dict | None = None
-    ) -> str:
-        """Queue a job; it starts at once when a slot is free. Returns its id."""
-        job = Job(kind, make_generator, owner, meta, self.clock, self.max_events_per_kind)
+    def submit(self, kind: str, task, owner: str, meta: dict | None = None) -> str:
+        """Queue a job (a picklable task(control) -> events); it starts when a slot is free.
+
+        Returns its id; raises JobRefused when the owner or the server has too many waiting.
+        """
+        job = Job(kind, task, owner, meta, self.clock, self.max_events_per_kind)
         with self._lock:
+            full = len(self._running) >= self.max_running
+            if full:
+                mine = sum(1 for j in self._queue if j.owner == owner)
+                if mine >= self.max_queued_per_owner:
+                    raise JobRefused(
+                        f"You already have {mine} runs waiting in the queue (at most "
+                        f"{self.max_queued_per_owner}). Stop one of them, or wait until it starts."
+                    )
+                if len(self._queue) >= self.max_queue:
+                    raise JobRefused(
+                        f"The queue is full: {len(self._queue)} runs are waiting for "
+                        f"{self.max_running} slots on this server. Try again in a few minutes."
+                    )
             self._jobs[job.id] = job
             self._queue.append(job)
             self._start_queued()
         return job.id
 
     def get(self, job_id: str | None) -> Job | None:
-        """The job itself (for `job.control.snapshot()`), or None if unknown or cleaned up."""
+        """The job's record, or None if unknown or cleaned up."""
         if not job_id:
             return None
         with self._lock:
@@ -229,79 +317,155 @@ class JobManager:
         with self._lock:
             return len(self._running)
 
-    # --- control -----------------------------------------------------------------------------
+    # --- control, by the owner only ----------------------------------------------------------
 
-    def touch(self, job_id: str | None, owner: str | None = None) -> bool:
-        """A heartbeat from the job's page; `owner` hands the job to a new session (a reload)."""
+    def _owned(self, job_id: str | None, owner: str) -> Job | None:
         job = self.get(job_id)
+        return job if job is not None and job.owner == owner else None
+
+    def touch(self, job_id: str | None, owner: str) -> bool:
+        """A heartbeat from the job's page; False (and nothing done) unless `owner` owns it."""
+        job = self._owned(job_id, owner)
         if job is None:
             return False
-        job._set(last_seen=self.clock(), **({"owner": owner} if owner else {}))
+        job.set(last_seen=self.clock())
         return True
 
-    def pause(self, job_id: str) -> None:
-        job = self.get(job_id)
-        if job is not None:
-            job.control.pause()
+    def pause(self, job_id: str, owner: str) -> bool:
+        job = self._owned(job_id, owner)
+        if job is None or job.status not in (RUNNING, PREPARING) or job.stop_requested:
+            return False
+        job.set(paused=True, paused_at=self.clock())
+        job.runner.pause()
+        return True
 
-    def resume(self, job_id: str) -> None:
-        job = self.get(job_id)
-        if job is not None:
-            job.control.resume()
+    def resume(self, job_id: str, owner: str) -> bool:
+        """Resume a paused run; one whose slot went to another run queues for a slot again."""
+        job = self._owned(job_id, owner)
+        if job is None or not job.paused:
+            return False
+        with self._lock:
+            job.set(paused=False, paused_at=None)
+            if not job.parked:
+                job.runner.resume()
+            elif job not in self._queue:
+                job.set(status=QUEUED)
+                self._queue.append(job)
+                self._start_queued()
+        return True
 
-    def stop(self, job_id: str) -> None:
-        """Ask a job to stop: a queued job ends at once, a running one after its current batch."""
-        job = self.get(job_id)
+    def stop(self, job_id: str, owner: str) -> bool:
+        """Stop a job; the view says "stopped" at once. A queued job ends without running, a
+        running one ends its training within a batch or an evaluation chunk, then its weights
+        are scored (a Done event follows)."""
+        job = self._owned(job_id, owner)
         if job is None:
-            return
-        job.control.stop()
-        with self._lock:
-            if job in self._queue:
-                self._queue.remove(job)
-                job._set(status=STOPPED, ended=time.time())
-                job._finished.set()
+            return False
+        self._stop(job)
+        return True
 
-    def forget(self, job_id: str) -> None:
-        """Stop a job and drop it from the registry (its thread winds down by itself)."""
-        self.stop(job_id)
-        with self._lock:
-            self._jobs.pop(job_id, None)
+    def snapshot(self, job_id: str | None, owner: str):
+        """A consistent copy of the job's current weights (a Network), or None."""
+        job = self._owned(job_id, owner)
+        if job is None or job.runner is None or not job.has("start"):
+            return None
+        return job.runner.snapshot()
+
+    def forget(self, job_id: str, owner: str) -> bool:
+        """Stop a job and drop it from the registry (its worker winds down by itself)."""
+        job = self._owned(job_id, owner)
+        if job is None:
+            return False
+        self._forget(job)
+        return True
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobView | None:
-        """Block until the job has finished (or the timeout passed); returns its snapshot."""
+        """Block until the job's worker is gone (or the timeout passed); returns its snapshot."""
         job = self.get(job_id)
         if job is None:
             return None
-        job._finished.wait(timeout)
+        job.complete.wait(timeout)
         return self.view(job_id) or job.view()
+
+    def _stop(self, job: Job) -> None:
+        with self._lock:
+            if job.status in FINISHED and job.complete.is_set():
+                return
+            job.set(stop_requested=True)
+            if job in self._queue:
+                self._queue.remove(job)
+                if job.runner is None:  # never started: nothing to score
+                    job.set(status=STOPPED, ended=time.time())
+                    job.complete.set()
+                    return
+            if job.status not in FINISHED:
+                job.set(status=STOPPED, ended=time.time())
+            runner = job.runner
+        if runner is None:
+            return
+        if not job.has("start"):
+            runner.kill()  # still fetching data: no weights to keep, so end it at once
+        else:
+            runner.stop()
+
+    def _forget(self, job: Job) -> None:
+        self._stop(job)
+        with self._lock:
+            self._jobs.pop(job.id, None)
+            job.forgotten = True
+            if job.complete.is_set() and job.runner is not None:
+                job.runner.close()
 
     # --- clean-up ----------------------------------------------------------------------------
 
     def reap(self) -> list[str]:
-        """Stop and drop jobs whose owner stopped sending heartbeats; returns their ids."""
+        """Stop and drop jobs whose owner stopped sending heartbeats; returns their ids. Also
+        gives the slot of a run paused too long to the next in the queue."""
         now = self.clock()
         with self._lock:
             jobs = list(self._jobs.values())
         gone = []
         for job in jobs:
             idle = now - job.last_seen
-            finished = job.status in FINISHED
-            if idle > (self.finished_ttl if finished else self.owner_timeout):
-                self.forget(job.id)
+            if idle > (self.finished_ttl if job.status in FINISHED else self.owner_timeout):
+                self._forget(job)
                 gone.append(job.id)
                 log.info("Cleaned up %s job %s (no heartbeat for %.0f s)", job.kind, job.id, idle)
+        self.park_paused(now)
         return gone
 
+    def park_paused(self, now: float | None = None) -> list[str]:
+        """Runs paused longer than pause_timeout leave their slot while others are waiting."""
+        now = self.clock() if now is None else now
+        parked = []
+        with self._lock:
+            for job_id in list(self._running):
+                job = self._jobs.get(job_id)
+                if not self._queue:
+                    break
+                if job is None or not job.paused or job.paused_at is None:
+                    continue
+                if now - job.paused_at > self.pause_timeout:
+                    job.set(parked=True)
+                    self._running.discard(job_id)
+                    parked.append(job_id)
+                    self._start_queued()
+        return parked
+
     def shutdown(self, timeout: float = 5.0) -> None:
-        """Stop every job and wait a little for their threads (tests and server exit)."""
+        """Stop every job and wait a little for their workers (tests and server exit)."""
         self._closed.set()
         with self._lock:
             jobs = list(self._jobs.values())
         for job in jobs:
-            self.stop(job.id)
+            self._stop(job)
+        deadline = time.monotonic() + timeout
         for job in jobs:
-            if job.thread is not None:
-                job.thread.join(timeout)
+            if not job.complete.wait(max(0.0, deadline - time.monotonic())) and job.runner:
+                job.runner.kill()
+                job.complete.wait(1.0)
+            if job.runner is not None:
+                job.runner.close()
 
     def _reap_forever(self, every: float) -> None:
         while not self._closed.wait(every):
@@ -317,118 +481,95 @@ class JobManager:
         while self._queue and len(self._running) < self.max_running:
             job = self._queue.pop(0)
             self._running.add(job.id)
-            job._set(status=PREPARING, started=time.time())
-            job.thread = threading.Thread(
-                target=self._work, args=(job,), name=f"job-{job.kind}-{job.id[:8]}", daemon=True
-            )
-            job.thread.start()
-
-    def _work(self, job: Job) -> None:
-        last_kind = None
-        try:
-            for event in job.make_generator(job.control):
-                job.record(event)
-                last_kind = event.get("kind")
-            if last_kind == "diverged":
-                status = DIVERGED
-            elif job.control.stopped:
-                status = STOPPED
-            else:
-                status = DONE
-            job._set(status=status)
-        except Exception as e:  # a failing job must never take the server down
-            log.exception("%s job %s failed", job.kind, job.id)
-            job._set(status=FAILED, error=str(e) or type(e).__name__)
-        finally:
-            job._set(ended=time.time())
-            job._finished.set()
-            with self._lock:
+            if job.parked:  # a long-paused run, resumed: it has its worker already
+                job.set(parked=False, status=RUNNING)
+                job.runner.resume()
+                continue
+            # BLAS threads: the cores nobody else is using now (two when alone on 2 cores).
+            threads = max(1, self.cores - (len(self._running) - 1))
+            job.set(status=PREPARING, started=time.time())
+            try:
+                job.runner = self.backend.launch(
+                    job.id,
+                    job.task,
+                    threads,
+                    job.record,
+                    lambda code, job=job: self._ended(job, code),
+                )
+            except Exception as e:  # a backend that cannot start a worker fails this job only
+                log.exception("could not start job %s", job.id)
+                job.record(Failed(reason=f"could not start the training process: {e}"))
+                job.complete.set()
                 self._running.discard(job.id)
+
+    def _ended(self, job: Job, exitcode) -> None:
+        """The worker is gone: settle the status, free the slot, start the next job."""
+        with self._lock:
+            if job.status not in FINISHED:
+                if job.stop_requested:
+                    job.set(status=STOPPED, ended=time.time())
+                else:
+                    reason = exitcode if isinstance(exitcode, str) else exit_reason(exitcode)
+                    job.record(Failed(reason=reason))
+            job.complete.set()
+            self._running.discard(job.id)
+            if job.forgotten and job.runner is not None:
+                job.runner.close()
+            if not self._closed.is_set():
                 self._start_queued()
 
 
 # --- the process-wide manager -------------------------------------------------------------------
 
-_manager: JobManager | None = None
+_manager = None
 _manager_lock = threading.Lock()
 
 
-def get_manager() -> JobManager:
-    """The one JobManager of this process (a Streamlit server shares it between sessions).
+def get_manager():
+    """The job manager this process uses (a Streamlit server shares it between sessions).
 
-    NNDIGITS_MAX_JOBS sets how many jobs run at once (default: one per core).
+    DIGITS_JOBS picks the backend: `local` (default) or `ray` (the manager of the Ray cluster
+    named by RAY_ADDRESS, shared by every app server). NNDIGITS_MAX_JOBS sets how many runs
+    train at once (default: one per core), DIGITS_MAX_QUEUE how many may wait,
+    DIGITS_PAUSE_TIMEOUT how long a paused run keeps its slot while others wait.
     """
     global _manager
     with _manager_lock:
         if _manager is None:
-            _manager = JobManager(max_running=int(os.environ.get("NNDIGITS_MAX_JOBS", 0) or 0))
+            settings = dict(
+                max_running=int(env_number("NNDIGITS_MAX_JOBS", 0)),
+                max_queue=int(env_number("DIGITS_MAX_QUEUE", MAX_QUEUE)),
+                pause_timeout=env_number("DIGITS_PAUSE_TIMEOUT", PAUSE_TIMEOUT),
+            )
+            backend = os.environ.get("DIGITS_JOBS", "local").strip().lower() or "local"
+            if backend == "ray":
+                from core.runs.ray_jobs import connect
+
+                _manager = connect(**settings)
+            elif backend == "local":
+                _manager = JobManager(**settings)
+            else:
+                raise ValueError(f"DIGITS_JOBS must be 'local' or 'ray', got {backend!r}.")
         return _manager
 
 
-# --- training as a job --------------------------------------------------------------------------
+# --- the kinds of job the app runs ---------------------------------------------------------------
 
 
-def training_job(config: TrainConfig) -> MakeGenerator:
+def training_job(config, data=None) -> TrainTask:
     """A job that makes sure MNIST is here (reporting progress), then trains with `config`.
 
-    Events: "data" ({stage, fraction}) while acquiring and loading the data set, then whatever
-    core.train.train yields. A stop while the data is still coming ends the job at once.
+    Refuses (JobRefused) a setup whose estimated memory is over the per-run budget.
     """
+    from core.runs.estimate import check_budget
 
-    def run(control: Control) -> Iterator[dict]:
-        data = yield from _prepare_data(config, control)
-        if data is None:
-            return
-        yield from _train(config, data, control)
-
-    return run
+    check_budget(config)
+    return TrainTask(config, data)
 
 
-def _train(config, data, control):
-    from core.train import train
-
-    return train(config, data, control)
-
-
-def _prepare_data(config: TrainConfig, control: Control, poll: float = 0.05):
-    """Acquire and load MNIST on a helper thread, yielding its progress; None when stopped.
-
-    The helper thread lets a stop take effect at once even while a download (or another job's
-    download, which holds the data lock) is under way; the download finishes in the background
-    and caches the data for the next run.
-    """
-    from core import data as mnist
-    from core.train import load_data
-
-    events: queue.SimpleQueue = queue.SimpleQueue()
-    result: dict = {}
-
-    def progress(stage: str, fraction: float | None) -> None:
-        events.put({"kind": "data", "stage": stage, "fraction": fraction})
-
-    def work() -> None:
-        try:
-            if not mnist.is_cached():
-                progress("MNIST is not on this machine yet: fetching it", None)
-                mnist.ensure_mnist(progress)
-            progress("Loading MNIST from the local cache", None)
-            result["data"] = load_data(config)
-        except BaseException as e:  # handed to the job, which reports it as failed
-            result["error"] = e
-
-    helper = threading.Thread(target=work, name="job-data", daemon=True)
-    helper.start()
-    while True:
-        helper.join(poll)
-        while not events.empty():
-            yield events.get()
-        if control.stopped:
-            return None
-        if not helper.is_alive():
-            break
-    if "error" in result:
-        raise result["error"]
-    return result["data"]
+def finetune_job(base, personal, config, data=None) -> FinetuneTask:
+    """A job that fine-tunes a copy of `base` on the personal set."""
+    return FinetuneTask(base, personal, config, data)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, every: float = 0.02) -> bool:
@@ -443,10 +584,20 @@ def wait_until(predicate: Callable[[], bool], timeout: float, every: float = 0.0
 
 __all__ = [
     "ACTIVE",
+    "DIVERGED",
+    "DONE",
+    "FAILED",
     "FINISHED",
+    "PAUSED",
+    "PREPARING",
+    "QUEUED",
+    "RUNNING",
+    "STOPPED",
     "Job",
     "JobManager",
+    "JobRefused",
     "JobView",
+    "finetune_job",
     "get_manager",
     "training_job",
 ]

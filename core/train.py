@@ -1,8 +1,9 @@
-"""Training: the config, the presets, and the loop, which is a generator of metrics.
+"""Training from scratch: the config, the presets, `train` (a generator of typed events built on
+the one loop in core.runs.loop) and the command line `python -m core.train`.
 
-The loop never prints, plots or saves; the CLI (`python -m core.train`) prints what it yields,
-the app's background jobs publish it, tests take a few items. A `Control` lets another thread
-pause, resume or stop it between any two batches and take a consistent copy of the weights.
+`train` never prints, plots or saves; the CLI prints what it yields, the app's job workers send
+it to the server, tests take a few items. A `Control` pauses, resumes or stops it between any
+two batches (or evaluation chunks) and takes a consistent copy of the weights.
 """
 
 from __future__ import annotations
@@ -10,29 +11,32 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import threading
-import time
 from dataclasses import asdict, dataclass, fields, replace
-from functools import lru_cache
 
 import numpy as np
 
 from core.augment import AUGMENTS, augment_batch
-from core.network import (
-    ACTIVATIONS,
-    INITS,
-    Network,
-    backward,
-    cross_entropy,
-    forward,
-    init_network,
-    one_hot,
-)
+from core.data import N_MNIST_TRAIN, VAL_SPLIT_SEED, Dataset, load_split, split_indices
+from core.network import ACTIVATIONS, INITS, init_network
 from core.optim import OPTIMIZERS, SCHEDULES, Optimizer, learning_rate
+from core.runs.events import Diverged, Done, Epoch, Start, Step
+from core.runs.loop import EXPLODED_LOSS, Control, Plan, evaluate, fit, to_float
 
-N_MNIST_TRAIN = 60_000
-VAL_SPLIT_SEED = 20_240_601  # fixed, so every run validates on the same 5,000 images
-EXPLODED_LOSS = 15.0  # a batch loss above this (and 3x the first) counts as divergence
+# Re-exported: callers have always found these here.
+__all__ = [
+    "EXPLODED_LOSS",
+    "N_MNIST_TRAIN",
+    "PRESETS",
+    "VAL_SPLIT_SEED",
+    "Control",
+    "Dataset",
+    "TrainConfig",
+    "evaluate",
+    "load_data",
+    "preset",
+    "split_indices",
+    "train",
+]
 
 
 @dataclass
@@ -172,157 +176,39 @@ def preset(name: str, **overrides) -> TrainConfig:
 # --- data ---------------------------------------------------------------------------------------
 
 
-@dataclass
-class Dataset:
-    """MNIST as float32 in [0, 1]: X is (n, 784), y is (n,) uint8."""
-
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-
-
-@lru_cache(maxsize=1)
-def _mnist_float():
-    from core.data import load_mnist
-
-    x_train, y_train, x_test, y_test = load_mnist()
-    scale = np.float32(1 / 255)
-    return x_train.astype(np.float32) * scale, y_train, x_test.astype(np.float32) * scale, y_test
-
-
-def split_indices(val_size: int, train_size: int = 0, n: int = N_MNIST_TRAIN):
-    """A fixed shuffle of the 60,000: the first val_size are validation, then training."""
-    order = np.random.default_rng(VAL_SPLIT_SEED).permutation(n)
-    val, rest = order[:val_size], order[val_size:]
-    return (rest[:train_size] if train_size else rest), val
-
-
-def load_data(config: TrainConfig) -> Dataset:
-    """The real MNIST, split as the config asks (pixels / 255)."""
-    X, y, X_test, y_test = _mnist_float()
-    tr, va = split_indices(config.val_size, config.train_size, len(y))
-    return Dataset(X[tr], y[tr], X[va], y[va], X_test, y_test)
-
-
-def evaluate(net: Network, X, y, batch: int = 10_000) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) over a data set, in batches to bound memory."""
-    if len(y) == 0:
-        return float("nan"), float("nan")
-    loss_sum, correct = 0.0, 0
-    for i in range(0, len(y), batch):
-        P = forward(net, X[i : i + batch])
-        loss_sum += cross_entropy(P, y[i : i + batch]) * len(P)
-        correct += int((P.argmax(1) == y[i : i + batch]).sum())
-    return loss_sum / len(y), correct / len(y)
-
-
-# --- control from another thread --------------------------------------------------------------
-
-
-class Control:
-    """Pause, resume and stop a running `train` from another thread; snapshot its weights."""
-
-    def __init__(self):
-        self._running = threading.Event()
-        self._running.set()
-        self._stop = threading.Event()
-        self.lock = threading.Lock()  # held while the optimizer changes the weights
-        self.net: Network | None = None
-
-    def pause(self):
-        self._running.clear()
-
-    def resume(self):
-        self._running.set()
-
-    def stop(self):
-        self._stop.set()
-        self._running.set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    def wait(self) -> bool:
-        """Block while paused; True when training should stop."""
-        while not self._running.wait(0.05):
-            pass
-        return self._stop.is_set()
-
-    def snapshot(self) -> Network | None:
-        """A copy of the current weights, never half-way through an update."""
-        with self.lock:
-            return None if self.net is None else self.net.copy()
+def load_data(config: TrainConfig, progress=None) -> Dataset:
+    """The real MNIST, split as the config asks: uint8 rows of the memory-mapped cache."""
+    return load_split(config.val_size, config.train_size, progress)
 
 
 # --- the loop -----------------------------------------------------------------------------------
 
 
-def _divergence_advice(config: TrainConfig, what: str, step: int, epoch: int) -> str:
+def _divergence_advice(config: TrainConfig, what: str, step: int, epoch: float) -> str:
     return (
-        f"Training diverged: {what} at step {step} (epoch {epoch + 1}). The learning rate "
+        f"Training diverged: {what} at step {step} (epoch {int(epoch) + 1}). The learning rate "
         f"{config.lr:g} is too large for {config.optimizer}: the steps overshoot and the "
         f"weights blow up. Try {config.lr / 10:g} (ten times smaller), or the 'quick' preset. "
         f"Nothing was saved."
     )
 
 
-def train(config: TrainConfig, data: Dataset | None = None, control: Control | None = None):
-    """Train a fresh network; yields metric dicts, one `kind` each.
-
-    start: sizes and counts. step (every log_every steps): loss, smooth_loss, lr, images/s.
-    epoch: train and validation loss and accuracy. done: final validation and test figures
-    (also after a stop). diverged: a reason in plain words; the run ends there.
-    The trained weights are `control.net` (pass a Control to keep a handle on them).
-    """
-    rng = np.random.default_rng(config.seed)
-    data = data if data is not None else load_data(config)
-    control = control if control is not None else Control()
-    net = init_network(config.sizes, config.activation, rng, config.init)
-    opt = Optimizer(config.optimizer, beta=config.momentum)
-    state = opt.init(net)
-    control.net = net
-
+def _batches(config: TrainConfig, data: Dataset, rng, bs: int, steps_per_epoch: int):
+    """Each step's (X float32, y, learning rate): a fresh shuffle every epoch, converted to
+    float and distorted (if the config asks) one batch at a time."""
     X, y = data.X_train, data.y_train
     n = len(y)
-    bs = min(config.batch_size or n, n)
-    steps_per_epoch = math.ceil(n / bs)
     total_steps = steps_per_epoch * config.epochs
-    yield {
-        "kind": "start",
-        "n_train": n,
-        "n_val": len(data.y_val),
-        "sizes": config.sizes,
-        "n_params": net.n_params,
-        "steps_per_epoch": steps_per_epoch,
-        "total_steps": total_steps,
-        "epochs": config.epochs,
-    }
-
-    step, smooth, first_loss = 0, None, None
-    train_seconds, window_images, window_seconds = 0.0, 0, 0.0
-    stopped = False
-    last_val = (float("nan"), float("nan"))
+    full = to_float(X) if bs >= n else None  # full batch: convert once, reuse every step
+    step = 0
     for epoch in range(config.epochs):
-        perm = rng.permutation(n) if bs < n else None
-        ep_loss, ep_correct, ep_seen, ep_t0 = 0.0, 0, 0, train_seconds
+        perm = rng.permutation(n) if full is None else None
         for i in range(steps_per_epoch):
-            if control.wait():
-                stopped = True
-                break
-            t0 = time.perf_counter()
-            if perm is None:
-                Xb, yb = X, y
+            if full is not None:
+                Xb, yb = full, y
             else:
                 idx = perm[i * bs : (i + 1) * bs]
-                Xb, yb = X[idx], y[idx]
+                Xb, yb = to_float(X[idx]), y[idx]
             Xb = augment_batch(Xb, config.augment, rng)
             lr = learning_rate(
                 config.lr,
@@ -332,93 +218,81 @@ def train(config: TrainConfig, data: Dataset | None = None, control: Control | N
                 config.step_gamma,
                 epoch=epoch,
             )
-            trace = forward(net, Xb, keep=True)
-            loss = cross_entropy(trace.P, yb)
-            first_loss = loss if first_loss is None else first_loss
-            if not math.isfinite(loss) or not np.isfinite(trace.P).all():
-                yield {
-                    "kind": "diverged",
-                    "step": step,
-                    "epoch": epoch,
-                    "reason": _divergence_advice(
-                        config, "the loss became NaN or infinite", step, epoch
-                    ),
-                }
-                return
-            smooth = loss if smooth is None else 0.95 * smooth + 0.05 * loss
-            # A sane network's loss stays near or below ln(10) = 2.3 (guessing); a jump far
-            # above where it started means the steps overshoot, even if it later falls back
-            # (usually to a network of dead ReLUs stuck at chance).
-            if loss > max(3 * first_loss, EXPLODED_LOSS):
-                yield {
-                    "kind": "diverged",
-                    "step": step,
-                    "epoch": epoch,
-                    "reason": _divergence_advice(
-                        config,
-                        f"the loss exploded from {first_loss:.2f} to {loss:.2f}",
-                        step,
-                        epoch,
-                    ),
-                }
-                return
-            grads = backward(net, trace, one_hot(yb, 10))
-            if config.l2:
-                for W, dW in zip(net.W, grads.W, strict=True):
-                    dW += np.float32(config.l2) * W  # d/dW of (l2 / 2) ||W||^2
-            with control.lock:
-                opt.step(net, grads, state, lr)
-            dt = time.perf_counter() - t0
-            train_seconds += dt
-            window_seconds += dt
-            window_images += len(yb)
-            ep_loss += loss * len(yb)
-            ep_correct += int((trace.P.argmax(1) == yb).sum())
-            ep_seen += len(yb)
             step += 1
-            if step % config.log_every == 0 or step == total_steps:
-                yield {
-                    "kind": "step",
-                    "step": step,
-                    "epoch": step / steps_per_epoch,
-                    "loss": loss,
-                    "smooth_loss": smooth,
-                    "lr": lr,
-                    "images_per_sec": window_images / max(window_seconds, 1e-9),
-                    "train_seconds": train_seconds,
-                }
-                window_images, window_seconds = 0, 0.0
-        if stopped:
-            break
-        last_epoch = epoch == config.epochs - 1
-        if (epoch + 1) % config.eval_every == 0 or last_epoch:
-            last_val = evaluate(net, data.X_val, data.y_val)
-            yield {
-                "kind": "epoch",
-                "epoch": epoch + 1,
-                "train_loss": ep_loss / ep_seen,
-                "train_acc": ep_correct / ep_seen,
-                "val_loss": last_val[0],
-                "val_acc": last_val[1],
-                "seconds": train_seconds - ep_t0,
-                "train_seconds": train_seconds,
-                "step": step,
-            }
+            yield Xb, yb, lr
 
-    if stopped or not math.isfinite(last_val[1]):
-        last_val = evaluate(net, data.X_val, data.y_val)
+
+def train(config: TrainConfig, data: Dataset | None = None, control: Control | None = None):
+    """Train a fresh network; yields typed events (core.runs.events).
+
+    Start: sizes and counts. Step (every log_every steps): loss, smooth_loss, lr, images/s.
+    Epoch: train and validation loss and accuracy. Stopped: at once on a stop. Done: final
+    validation and test figures (also after a stop, scored after training ended). Diverged: a
+    reason in plain words; the run ends there. The weights are `control.net`.
+    """
+    rng = np.random.default_rng(config.seed)
+    data = data if data is not None else load_data(config)
+    control = control if control is not None else Control()
+    net = init_network(config.sizes, config.activation, rng, config.init)
+    opt = Optimizer(config.optimizer, beta=config.momentum)
+    state = opt.init(net)
+    control.net = net
+
+    n = len(data.y_train)
+    bs = min(config.batch_size or n, n)
+    steps_per_epoch = math.ceil(n / bs)
+    total_steps = steps_per_epoch * config.epochs
+    yield Start(
+        n_train=n,
+        n_val=len(data.y_val),
+        sizes=tuple(config.sizes),
+        n_params=net.n_params,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total_steps,
+        epochs=config.epochs,
+    )
+
+    def eval_at(step: int) -> int | None:
+        epoch, within = divmod(step, steps_per_epoch)
+        if within == 0 and (epoch % config.eval_every == 0 or epoch == config.epochs):
+            return epoch
+        return None
+
+    last_val = {}
+
+    def measure(net, control) -> dict:
+        loss, acc = evaluate(net, data.X_val, data.y_val, control=control)
+        last_val.update(val_loss=loss, val_acc=acc)
+        return {"val_loss": loss, "val_acc": acc}
+
+    plan = Plan(
+        total_steps=total_steps,
+        steps_per_epoch=steps_per_epoch,
+        log_every=config.log_every,
+        eval_at=eval_at,
+        measure=measure,
+        advice=lambda what, step, epoch: _divergence_advice(config, what, step, epoch),
+        l2=config.l2,
+    )
+    batches = _batches(config, data, rng, bs, steps_per_epoch)
+    outcome = yield from fit(net, opt, state, batches, control, plan)
+    if outcome.end == "diverged":
+        return
+    # Scoring comes after training has ended, so a stop never waits for it.
+    stopped = outcome.end == "stopped"
+    if stopped or not last_val or not math.isfinite(last_val["val_acc"]):
+        measure(net, None)
     test_loss, test_acc = evaluate(net, data.X_test, data.y_test)
-    yield {
-        "kind": "done",
-        "stopped": stopped,
-        "step": step,
-        "epoch": step / steps_per_epoch,
-        "val_loss": last_val[0],
-        "val_acc": last_val[1],
-        "test_loss": test_loss,
-        "test_acc": test_acc,
-        "train_seconds": train_seconds,
-    }
+    yield Done(
+        stopped=stopped,
+        step=outcome.step,
+        epoch=outcome.step / steps_per_epoch,
+        val_loss=last_val["val_loss"],
+        val_acc=last_val["val_acc"],
+        test_loss=test_loss,
+        test_acc=test_acc,
+        train_seconds=outcome.train_seconds,
+    )
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -482,37 +356,36 @@ def main(argv=None) -> int:
     control = Control()
     final = None
     for m in train(config, control=control):
-        kind = m["kind"]
-        if kind == "start":
+        if isinstance(m, Start):
             print(
-                f"Network {'-'.join(map(str, m['sizes']))} ({m['n_params']:,} parameters), "
-                f"{m['n_train']:,} training and {m['n_val']:,} validation images, "
-                f"{m['total_steps']:,} steps"
+                f"Network {'-'.join(map(str, m.sizes))} ({m.n_params:,} parameters), "
+                f"{m.n_train:,} training and {m.n_val:,} validation images, "
+                f"{m.total_steps:,} steps"
             )
-            total = m["total_steps"]
-        elif kind == "step" and sys.stdout.isatty():
+            total = m.total_steps
+        elif isinstance(m, Step) and sys.stdout.isatty():
             print(
-                f"\r{_bar(m['step'] / total)} step {m['step']}/{total} "
-                f"loss {m['smooth_loss']:.4f} {m['images_per_sec']:,.0f} img/s",
+                f"\r{_bar(m.step / total)} step {m.step}/{total} "
+                f"loss {m.smooth_loss:.4f} {m.images_per_sec:,.0f} img/s",
                 end="",
                 flush=True,
             )
-        elif kind == "epoch":
+        elif isinstance(m, Epoch):
             print(
-                f"\r{_bar(m['step'] / total)} epoch {m['epoch']:>3}/{config.epochs} "
-                f"train loss {m['train_loss']:.4f} acc {m['train_acc']:.4f} | "
-                f"val loss {m['val_loss']:.4f} acc {m['val_acc']:.4f} | "
-                f"{m['train_seconds']:.1f}s",
+                f"\r{_bar(m.step / total)} epoch {m.epoch:>3}/{config.epochs} "
+                f"train loss {m.train_loss:.4f} acc {m.train_acc:.4f} | "
+                f"val loss {m.val_loss:.4f} acc {m.val_acc:.4f} | "
+                f"{m.train_seconds:.1f}s",
                 flush=True,
             )
-        elif kind == "diverged":
-            print(f"\n{m['reason']}", file=sys.stderr)
+        elif isinstance(m, Diverged):
+            print(f"\n{m.reason}", file=sys.stderr)
             return 1
-        elif kind == "done":
+        elif isinstance(m, Done):
             final = m
     print(
-        f"Done in {final['train_seconds']:.1f}s of training: validation accuracy "
-        f"{final['val_acc']:.4f}, test accuracy {final['test_acc']:.4f}"
+        f"Done in {final.train_seconds:.1f}s of training: validation accuracy "
+        f"{final.val_acc:.4f}, test accuracy {final.test_acc:.4f}"
     )
     if args.save:
         from core.model_store import save_model

@@ -3,14 +3,16 @@
 import streamlit as st
 
 from core.augment import AUGMENTS
-from core.jobs import get_manager
+from core.jobs import STOPPED, get_manager
 from core.network import ACTIVATIONS, INITS
 from core.optim import OPTIMIZERS, SCHEDULES
+from core.runs.estimate import estimate, over_budget
 from core.train import PRESET_NOTES, PRESETS, preset
 from ui import charts
 from ui.common import (
     ensure_app_navigation,
     format_seconds,
+    owner_id,
     parse_hidden,
     run_speed,
     save_trained,
@@ -197,6 +199,13 @@ if problem:
     st.error(problem)
 elif config != PRESETS[st.session_state["cfg_preset"]]:
     st.caption(f"Customised {st.session_state['cfg_preset']} setup.")
+if config is not None:
+    too_big = over_budget(config)
+    if too_big:
+        st.error(too_big)
+        config = None
+    else:
+        st.caption(f"Estimate for this setup: {estimate(config).describe()} on this machine.")
 
 # --- start, pause, stop -------------------------------------------------------------------------
 
@@ -205,18 +214,25 @@ view = train_job_view()
 active = view is not None and view.active
 b1, b2, b3, _ = st.columns([1, 1, 1, 3])
 if b1.button("Start", type="primary", disabled=config is None or active, width="stretch"):
-    start_training(config, st.session_state["cfg_preset"])
+    try:
+        start_training(config, st.session_state["cfg_preset"])
+    except ValueError as e:  # over budget, or the queue is full: say so, keep the old run
+        st.session_state["start_refused"] = str(e)
+    else:
+        st.session_state.pop("start_refused", None)
     st.rerun()
+if st.session_state.get("start_refused"):
+    st.error(st.session_state["start_refused"])
 paused = view is not None and view.status == "paused"
 if b2.button(
     "Resume" if paused else "Pause",
     disabled=not active or view.status == "queued" or view.stop_requested,
     width="stretch",
 ):
-    (manager.resume if paused else manager.pause)(view.id)
+    (manager.resume if paused else manager.pause)(view.id, owner_id())
     st.rerun()
 if b3.button("Stop", disabled=not active or view.stop_requested, width="stretch"):
-    manager.stop(view.id)
+    manager.stop(view.id, owner_id())
     st.rerun()
 if active:
     st.caption("Stop this run to start another one.")
@@ -260,6 +276,14 @@ def figure(name, key, build, data):
 
 st.fragment(live_panel, run_every=0.5 if active else None)(active)
 
+
+def _await_scores() -> None:
+    """Redraw the page once the stopped run's scores are in (its Save form needs them)."""
+    view = train_job_view()
+    if view is None or not view.scoring:
+        st.rerun()
+
+
 # --- the result ---------------------------------------------------------------------------------
 
 if view is not None and view.finished:
@@ -269,12 +293,17 @@ if view is not None and view.finished:
             f"Finished: {done['test_acc']:.2%} of the 10,000 MNIST test digits read correctly "
             f"after {format_seconds(done['train_seconds'])} of training. Try it on the Draw page."
         )
-    elif view.status == "stopped" and done:
+    elif view.status == STOPPED and done:
         st.warning(
             f"Stopped after {done['step']:,} steps. The weights so far read "
             f"{done['test_acc']:.2%} of the test digits correctly."
         )
-    elif view.status == "stopped":
+    elif view.scoring:
+        stopped = view.last.get("stopped")
+        steps = f" after {stopped['step']:,} steps" if stopped else ""
+        st.warning(f"Stopped{steps}. Scoring the weights so far on the test digits...")
+        st.fragment(_await_scores, run_every=0.5)()
+    elif view.status == STOPPED:
         st.warning("Stopped before training began.")
     elif view.status == "diverged":
         st.error(view.last["diverged"]["reason"])

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up what the app and its tests need on a fresh Debian machine; safe to run again.
 #   scripts/setup.sh app    -> .venv with the app's requirements
-#   scripts/setup.sh test   -> the above plus test tools, Debian's chromium and the MNIST cache
+#   scripts/setup.sh test   -> the above plus test tools, Ray (requirements-ray.txt), Debian's
+#                              chromium and the MNIST cache
 #   scripts/setup.sh bench  -> the above plus PyTorch (CPU, the reference) and the fonts of
 #                              bench/drawset.py
 set -euo pipefail
@@ -48,6 +49,12 @@ if [ "$what" = bench ]; then
 fi
 
 if [ "$what" = test ]; then
+  ray_stamp=.venv/.installed-requirements-ray
+  if [ ! -f "$ray_stamp" ] || [ requirements-ray.txt -nt "$ray_stamp" ]; then
+    echo "==> Installing requirements-ray.txt (the Ray backend's contract tests)"
+    .venv/bin/python -m pip install -q -r requirements-ray.txt
+    touch "$ray_stamp"
+  fi
   if [ ! -x /usr/bin/chromium ]; then
     echo "==> Installing Debian's chromium for the browser tests"
     apt_install chromium

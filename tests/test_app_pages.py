@@ -8,11 +8,11 @@ over: a PNG data URL in the component's session state.
 from __future__ import annotations
 
 import base64
+import http.server
 import io
 import os
 import shutil
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import jobs, paths
 from core.jobs import get_manager
+from tests.job_tasks import Ticker
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 60
@@ -44,7 +45,7 @@ def app_weights(tmp_path, monkeypatch):
     yield dst
     manager = get_manager()
     for view in manager.views():
-        manager.forget(view.id)
+        manager.forget(view.id, view.owner)
 
 
 def open_page(page: str | None = None, query: dict | None = None) -> AppTest:
@@ -236,7 +237,7 @@ def test_a_reloaded_page_reattaches_to_its_job_through_the_url(app_weights, mnis
     job_id = at.session_state["train_job"]
     reloaded = open_page("pages/train.py", query={"job": job_id})
     assert reloaded.session_state["train_job"] == job_id
-    assert get_manager().view(job_id).owner == reloaded.session_state["session_id"]
+    assert get_manager().view(job_id).owner == "local"  # the machine's one workspace
     wait_for_job(reloaded)
     assert "test digits read correctly" in texts(reloaded.success)
     stranger = open_page("pages/train.py", query={"job": "not-a-job"})
@@ -301,13 +302,6 @@ def test_the_draw_page_reads_with_the_model_in_training(app_weights, mnist):
     assert not at.exception
 
 
-def hold(control):
-    """A job that occupies a slot until it is stopped."""
-    yield {"kind": "start"}
-    while not control.stopped:
-        time.sleep(0.01)
-
-
 def progress_texts(at: AppTest) -> str:
     return "\n".join(p.proto.text for p in at.get("progress"))
 
@@ -315,7 +309,7 @@ def progress_texts(at: AppTest) -> str:
 def test_a_run_beyond_the_servers_limit_waits_in_line_and_shows_its_place(app_weights):
     manager = get_manager()
     for _ in range(manager.max_running):
-        manager.submit("test", hold, owner="another tab")
+        manager.submit("test", Ticker(), owner="another tab")  # holds a slot until stopped
     at = open_page("pages/train.py")
     click(at, "Start")
     view = get_manager().view(at.session_state["train_job"])
@@ -346,33 +340,48 @@ def test_pause_holds_the_run_and_resume_continues_it(app_weights, mnist):
     assert manager.wait(job_id, 10).status == jobs.STOPPED
 
 
-def test_first_use_without_mnist_fetches_it_with_progress_naming_the_source(
-    app_weights, monkeypatch
-):
+class SlowMirror(http.server.BaseHTTPRequestHandler):
+    """Sends 40% of a file, then waits for the test to let it hang up."""
+
     release = threading.Event()
 
-    def slow_download(progress):
-        progress("Downloading train-images from https://mirror.example/mnist/", 0.4)
-        release.wait(30)
-        raise OSError("test over")
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.write(b"x" * 400)
+        self.wfile.flush()
+        self.release.wait(30)
 
-    monkeypatch.setattr("core.data.is_cached", lambda *a, **k: False)
-    monkeypatch.setattr("core.data.ensure_mnist", slow_download)
+    def log_message(self, *args):
+        pass
+
+
+def test_first_use_without_mnist_fetches_it_with_progress_naming_the_source(
+    app_weights, monkeypatch, tmp_path
+):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowMirror)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/mnist/"
+    # The worker process sees an empty data folder, this mirror and no wheel to fall back on.
+    monkeypatch.setenv("NNDIGITS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("NNDIGITS_MNIST_MIRRORS", url)
+    monkeypatch.setenv("NNDIGITS_MNIST_WHEEL", str(tmp_path / "no-such.whl"))
     at = open_page("pages/train.py")
     click(at, "Start")
     manager = get_manager()
     job_id = at.session_state["train_job"]
     try:
         assert jobs.wait_until(
-            lambda: "mirror.example" in str(manager.view(job_id).last.get("data")), 10
+            lambda: "127.0.0.1" in str(manager.view(job_id).last.get("data")), 60
         )
         at.run()
         assert manager.view(job_id).status == jobs.PREPARING
-        assert "https://mirror.example/mnist/" in progress_texts(at)
-        assert at.get("progress")[0].proto.value == 40
+        assert url in progress_texts(at) or "127.0.0.1" in progress_texts(at)
     finally:
-        release.set()
-    view = manager.wait(job_id, 10)
+        SlowMirror.release.set()
+    view = manager.wait(job_id, 60)
+    server.shutdown()
     at.run()
-    assert view.status == jobs.FAILED and "Training failed: test over" in texts(at.error)
+    assert view.status == jobs.FAILED and "MNIST is not available yet" in texts(at.error)
     assert not at.exception

@@ -196,4 +196,26 @@ def test_fine_tuning_from_the_page_runs_in_the_background_and_saves_a_new_model(
         assert meta["finetune"]["personal_set_size"] == 24
         assert at.session_state["model_choice"] == "mine"
     finally:
-        get_manager().forget(job_id)
+        get_manager().forget(job_id, "local")
+
+
+@pytest.mark.mnist
+def test_a_reloaded_my_digits_page_finds_its_fine_tuning_run_through_the_url(store, mnist):
+    fill(store, 24)
+    at = open_page()
+    at.number_input(key="ft_steps").set_value(50)
+    at.button(key="ft_start").click().run()
+    job_id = at.session_state["ft_job"]
+    assert at.query_params["ft"] == job_id
+    try:
+        reloaded = AppTest.from_file(APP, default_timeout=60)
+        reloaded.query_params["ft"] = job_id
+        reloaded.run()
+        reloaded.switch_page(PAGE).run()
+        assert reloaded.session_state["ft_job"] == job_id
+        assert get_manager().wait(job_id, timeout=300).status == "done"
+        reloaded.run()
+        assert "Measured on" in reloaded.table[0].value.columns
+        assert not reloaded.exception
+    finally:
+        get_manager().forget(job_id, "local")

@@ -167,3 +167,41 @@ def test_the_quick_preset_reaches_98_percent_on_the_mnist_test_set(mnist):
 def test_the_seed_preset_lands_near_the_articles_88_percent(mnist):
     done = _events(preset("seed"), T.load_data(preset("seed")), kinds={"done"})[0]
     assert 0.80 <= done["test_acc"] <= 0.93
+
+
+def test_the_smoothed_loss_is_bias_corrected_and_equals_the_loss_for_full_batch(toy):
+    from core.runs.loop import Meter
+
+    meter = Meter(0.9)
+    meter.add(2.0, 1, 0.0)
+    assert meter.smooth == pytest.approx(2.0)  # not 0.2, as an uncorrected average would say
+    meter.add(1.0, 1, 0.0)
+    assert meter.smooth == pytest.approx((0.9 * 0.1 * 2 + 0.1 * 1) / (1 - 0.81))
+    cfg = TrainConfig(hidden=(8,), batch_size=0, epochs=5, log_every=1)
+    steps = _events(cfg, toy, kinds={"step"})
+    assert [s["smooth_loss"] for s in steps] == [s["loss"] for s in steps]
+
+
+def test_a_diverging_run_logs_the_climbing_steps_before_it_stops():
+    from core.runs.loop import Watch
+
+    watch, P = Watch(climb_steps=5), np.full((1, 10), 0.1)
+    assert [watch.check(x, P) for x in (2.3, 2.2, 40.0, 80.0, 160.0)] == [None] * 5
+    assert "exploded from 2.30 to 160.00" in watch.check(100.0, P)  # it stopped climbing
+    assert "NaN" in Watch().check(float("nan"), P)
+    d = toy_dataset(2000)
+    cfg = TrainConfig(hidden=(64,), optimizer="sgd", lr=3.0, batch_size=32, epochs=2, log_every=50)
+    events = list(train(cfg, d))
+    assert events[-1]["kind"] == "diverged"
+    steps = [e["step"] for e in events if e["kind"] == "step"]
+    assert len(steps) >= 2 and steps[-1] - steps[-2] == 1  # logged step by step at the end
+
+
+def test_a_stop_in_the_middle_of_an_evaluation_ends_it_there(toy):
+    from core.runs.loop import Interrupted, evaluate
+
+    control = Control()
+    net = list(itertools.islice(train(TrainConfig(hidden=(8,)), toy, control), 1)) and control.net
+    control.stop()
+    with pytest.raises(Interrupted):
+        evaluate(net, toy.X_val, toy.y_val, batch=10, control=control)

@@ -25,6 +25,7 @@ JOB_PARAM = "job"  # URL query parameter carrying this session's training job id
 LIVE = "__in_training__"  # model choice meaning "the network this session is training"
 MODEL_KEY = "model_choice"  # session_state: the chosen model's name, or LIVE
 KEEP_PREFIX = "cfg_"  # widget keys kept when the user visits another page
+LOCAL_OWNER = "local"  # the one workspace of a machine without workspaces
 
 _setup_lock = threading.Lock()
 _setup_done = False
@@ -62,6 +63,16 @@ def session_id() -> str:
     return st.session_state.setdefault("session_id", uuid.uuid4().hex)
 
 
+def owner_id() -> str:
+    """Who owns this session's jobs: the workspace id, fixed when a job is submitted.
+
+    Jobs refuse control calls (and reattaching after a reload) from any other owner. Until
+    workspaces land (ui.common.current_workspace().id), a machine is one workspace, "local",
+    so a reload, which starts a new session, still finds its run by the id in the URL.
+    """
+    return LOCAL_OWNER
+
+
 def keep_widget_state(prefix: str = KEEP_PREFIX) -> None:
     """Keep widget values whose key starts with `prefix` while another page is shown.
 
@@ -84,9 +95,8 @@ def train_job_id() -> str | None:
     state = st.session_state
     manager = get_manager()
     job_id = state.get("train_job") or st.query_params.get(JOB_PARAM)
-    job = manager.get(job_id)
-    if job is not None and job.kind == TRAIN:
-        manager.touch(job_id, owner=session_id())
+    view = manager.view(job_id)
+    if view is not None and view.kind == TRAIN and manager.touch(job_id, owner_id()):
         if "train_job" not in state:  # reattached after a reload: read with it, as before
             state.setdefault(MODEL_KEY, LIVE)
         state["train_job"] = job_id
@@ -105,17 +115,19 @@ def train_job_view() -> JobView | None:
 
 
 def start_training(config: TrainConfig, preset_name: str) -> str:
-    """Replace this session's training job with a new one; the model picker follows it."""
+    """Replace this session's training job with a new one; the model picker follows it.
+
+    Raises JobRefused (a ValueError, with a message for the user) when the setup is over the
+    memory budget or the queue is full; the old run is kept then.
+    """
     manager = get_manager()
+    task = jobs.training_job(config)  # refuses an over-budget setup before anything changes
     old = train_job_id()
-    if old:
-        manager.forget(old)
     job_id = manager.submit(
-        TRAIN,
-        jobs.training_job(config),
-        owner=session_id(),
-        meta={"config": config.to_dict(), "preset": preset_name},
+        TRAIN, task, owner=owner_id(), meta={"config": config.to_dict(), "preset": preset_name}
     )
+    if old:
+        manager.forget(old, owner_id())
     st.session_state["train_job"] = job_id
     st.query_params[JOB_PARAM] = job_id
     st.session_state[MODEL_KEY] = LIVE
@@ -128,9 +140,10 @@ def save_trained(name: str, overwrite: bool = False):
 
     Never replaces `default`, and replaces another model only with overwrite=True.
     """
-    job = get_manager().get(train_job_id())
-    view = job.view() if job is not None else None
-    net = job.control.snapshot() if job is not None else None
+    manager = get_manager()
+    job_id = train_job_id()
+    view = manager.view(job_id)
+    net = manager.snapshot(job_id, owner_id())
     if view is None or net is None or "done" not in view.last:
         raise ValueError("There is no finished training run to save; press Start first.")
     path = save_model(
@@ -154,13 +167,14 @@ def live_model() -> Model | None:
 
     The weights are a consistent copy taken now, so each call sees the latest training step.
     """
-    job = get_manager().get(train_job_id())
-    if job is None:
+    manager = get_manager()
+    job_id = train_job_id()
+    view = manager.view(job_id)
+    if view is None:
         return None
-    net = job.control.snapshot()
+    net = manager.snapshot(job_id, owner_id())
     if net is None:
         return None
-    view = job.view()
     done, epoch = view.last.get("done"), view.last.get("epoch")
     if view.active:
         step = view.last.get("step")
@@ -172,7 +186,7 @@ def live_model() -> Model | None:
         metrics = {k: v for k, v in (done or {}).items() if k != "kind"}
     meta = {
         "live": True,
-        "job_id": job.id,
+        "job_id": view.id,
         "status": view.status,
         "config": view.meta.get("config"),
         "metrics": metrics,
@@ -389,8 +403,8 @@ def training_progress(view: JobView, max_running: int | None = None) -> dict:
         jobs.DIVERGED: "Diverged",
         jobs.FAILED: "Failed",
     }.get(view.status)
-    if view.stop_requested and view.active:
-        status = "Stopping"
+    if view.scoring:
+        status = "Stopped, scoring the weights so far"
     if status:
         parts.insert(0, status)
     if done and math.isfinite(done.get("test_acc", math.nan)):

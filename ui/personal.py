@@ -17,15 +17,15 @@ from core.finetune import (
     FinetuneConfig,
     PersonalData,
     before_after_rows,
-    finetune,
     save_finetuned,
 )
-from core.jobs import get_manager
+from core.jobs import finetune_job, get_manager
 from core.model_store import Model, ModelFileError, list_models, load_model
 from core.personal import MAX_ZIP_BYTES, ImportRefused, Listing, PersonalSet, score_arrays
-from ui.common import MODEL_KEY, current_model, predict, session_id
+from ui.common import MODEL_KEY, current_model, owner_id, predict
 
 FINETUNE = "finetune"  # the job kind
+FT_PARAM = "ft"  # URL query parameter carrying this session's fine-tuning job id
 PER_PAGE = 24  # thumbnails shown at once, so the sections below stay in reach
 GRID = 6  # thumbnails per row
 THUMB = 84  # px: 28 x 3, pixels kept square and sharp
@@ -219,29 +219,29 @@ def render_transfer(store: PersonalSet, listing: Listing) -> None:
 
 
 def _job_view():
-    job_id = st.session_state.get("ft_job")
+    """This session's fine-tuning job, reattached from the URL after a reload; a heartbeat."""
+    job_id = st.session_state.get("ft_job") or st.query_params.get(FT_PARAM)
     manager = get_manager()
-    if job_id and manager.touch(job_id):
-        return manager.view(job_id)
+    view = manager.view(job_id)
+    if view is not None and view.kind == FINETUNE and manager.touch(job_id, owner_id()):
+        st.session_state["ft_job"] = job_id
+        if st.query_params.get(FT_PARAM) != job_id:
+            st.query_params[FT_PARAM] = job_id
+        return view
     st.session_state.pop("ft_job", None)
+    if FT_PARAM in st.query_params:
+        del st.query_params[FT_PARAM]
     return None
 
 
 def _start(model: Model, store: PersonalSet, config: FinetuneConfig) -> None:
     manager = get_manager()
     old = st.session_state.get("ft_job")
-    if old:
-        manager.forget(old)
     personal = PersonalData.from_store(store)
-    base_net = model.net.copy()
-
-    def run(control):
-        yield from finetune(base_net, personal, config, control=control)
-
-    st.session_state["ft_job"] = manager.submit(
+    job_id = manager.submit(
         FINETUNE,
-        run,
-        owner=session_id(),
+        finetune_job(model.net.copy(), personal, config),
+        owner=owner_id(),
         meta={
             "base": model.name,
             "base_meta": dict(model.meta),
@@ -249,6 +249,10 @@ def _start(model: Model, store: PersonalSet, config: FinetuneConfig) -> None:
             "n_personal": len(personal.y),
         },
     )
+    if old:
+        manager.forget(old, owner_id())
+    st.session_state["ft_job"] = job_id
+    st.query_params[FT_PARAM] = job_id
     st.session_state.pop("ft_saved", None)
 
 
@@ -330,8 +334,7 @@ def _results(view) -> None:
             help="Letters, digits, '-' and '_'. The shipped 'default' is never replaced.",
         )
         if st.form_submit_button("Save the fine-tuned model", icon=":material/save:"):
-            job = get_manager().get(view.id)
-            net = job.control.snapshot() if job is not None else None
+            net = get_manager().snapshot(view.id, owner_id())
             base = Model(view.meta["base"], None, dict(view.meta["base_meta"]))
             config = FinetuneConfig.from_dict(view.meta["config"])
             try:
@@ -403,7 +406,7 @@ def render_finetune(store: PersonalSet, listing: Listing) -> None:
                 key="ft_stop",
                 icon=":material/stop:",
                 on_click=get_manager().stop,
-                args=(view.id,),
+                args=(view.id, owner_id()),
             )
         elif st.button("Fine-tune", key="ft_start", type="primary", icon=":material/school:"):
             try:
@@ -411,8 +414,12 @@ def render_finetune(store: PersonalSet, listing: Listing) -> None:
             except ValueError as e:
                 st.error(str(e))
             else:
-                _start(model, store, config)
-                st.rerun()
+                try:
+                    _start(model, store, config)
+                except ValueError as e:  # the queue is full: say so
+                    st.error(str(e))
+                else:
+                    st.rerun()
     with right:
         if view is not None:
             st.fragment(_progress, run_every=0.5 if active else None)(active)

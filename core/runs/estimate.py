@@ -1,0 +1,153 @@
+"""How much memory and time a training setup will take, before it runs, and the per-run budget.
+
+The Train page shows the estimate before Start; `check_budget` refuses a setup over the budget
+with the estimate and what to change. The figures are arithmetic on the layer sizes (weights,
+optimizer memory, the activations of one batch) plus what a worker process costs anyway;
+`bench/estimate.py` compares them with measured peaks. Nothing here trains or allocates.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+MiB = 2**20
+WORKER_BASE = 60 * MiB  # Python, NumPy and the app's modules in a fresh worker process
+DATA_BYTES = 70_000 * 784 + 70_000  # the uint8 cache, mapped: pages count once touched
+F32 = 4
+SERVER_RESERVE = 600 * MiB  # memory kept for the web server itself
+MACHINE_SHARE = 0.7  # of the machine's memory, at most, for training runs together
+AUGMENT_SECONDS = {"none": 0.0, "shift": 4e-6, "affine": 5e-6, "elastic": 12e-6}  # per image
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Peak memory of one run (bytes) and its time (seconds), both rough but on the safe side."""
+
+    memory: int
+    seconds_per_epoch: float
+    seconds: float
+    n_params: int
+
+    def describe(self) -> str:
+        return (
+            f"about {format_bytes(self.memory)} of memory and {format_duration(self.seconds)} "
+            f"({format_duration(self.seconds_per_epoch)} per epoch)"
+        )
+
+
+def format_bytes(n: float) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / MiB:.0f} MB"
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+@lru_cache(maxsize=1)
+def flops_per_second() -> float:
+    """Multiply-adds per second of one BLAS thread here, measured once (a few milliseconds)."""
+    import numpy as np
+
+    a = np.ones((256, 784), np.float32)
+    b = np.ones((784, 256), np.float32)
+    a @ b  # warm up
+    reps, t0 = 20, time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    dt = max(time.perf_counter() - t0, 1e-6)
+    return 2 * 256 * 784 * 256 * reps / dt
+
+
+def estimate(config, n_train: int | None = None, threads: int = 1) -> Estimate:
+    """Memory and time of a training run with `config` (a TrainConfig)."""
+
+    sizes = config.sizes
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    n = n_train or (config.train_size or 60_000 - config.val_size)
+    m = min(config.batch_size or n, n)
+    # Weights, gradients, the board copy and the saved snapshot, plus the optimizer's memory.
+    copies = 4 + {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2}[config.optimizer]
+    params = n_params * F32 * copies
+    # One batch: its float input (the full copy, for full batch) and per layer Z, A, dZ, dA and
+    # a temporary, in float32. Evaluation: a chunk's input and Z, A per layer.
+    hidden_units = sum(sizes[1:])
+    full = n * 784 * F32 if m >= n else 0
+    batch = (0 if full else m * 784 * F32 * (3 if config.augment != "none" else 1)) + (
+        m * hidden_units * F32 * 5
+    )
+    chunk = int(min(10_000, max(16, 2e9 // n_params)))
+    evaluation = chunk * (784 + 2 * hidden_units) * F32
+    memory = WORKER_BASE + DATA_BYTES + params + full + max(batch, evaluation)
+
+    flops = flops_per_second() * max(1, threads) * 0.7  # small batches reach ~70% of a matmul
+    per_image = 6 * n_params / flops + AUGMENT_SECONDS[config.augment] + 1e-6
+    steps = math.ceil(n / m)
+    step_overhead = 40e-6 * len(sizes)  # Python and small-array work per step
+    evals = 2 * n_params * config.val_size / flops
+    per_epoch = per_image * n + steps * step_overhead + evals / config.eval_every
+    return Estimate(int(memory), per_epoch, per_epoch * config.epochs, n_params)
+
+
+def machine_memory() -> int:
+    """Bytes of memory on this machine (or this container, when it is limited)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = int(open("/sys/fs/cgroup/memory.max").read().strip())
+        total = min(total, limit)
+    except (OSError, ValueError):
+        pass
+    return total
+
+
+def run_budget(max_running: int | None = None) -> int:
+    """Bytes one run may use: DIGITS_RUN_MEMORY_MB if set, else a share of the machine's
+    memory (less the web server's) divided by the runs allowed at once."""
+    env = os.environ.get("DIGITS_RUN_MEMORY_MB")
+    if env:
+        try:
+            return int(float(env) * MiB)
+        except ValueError:
+            pass
+    if max_running is None:
+        from core.threads import cores
+
+        max_running = int(os.environ.get("NNDIGITS_MAX_JOBS") or 0) or cores()
+    spare = machine_memory() * MACHINE_SHARE - SERVER_RESERVE
+    return int(max(spare, 256 * MiB) / max(1, max_running))
+
+
+def over_budget(config, budget: int | None = None) -> str | None:
+    """None when the setup fits the per-run budget, else why not and what to change."""
+    budget = run_budget() if budget is None else budget
+    est = estimate(config)
+    if est.memory <= budget:
+        return None
+    fixes = []
+    if not config.batch_size or config.batch_size > 1024:
+        fixes.append("a batch size of 128")
+    if max(config.hidden) > 1024 or len(config.hidden) > 2:
+        fixes.append("fewer or smaller hidden layers (for example 512, 256)")
+    if config.optimizer == "adam":
+        fixes.append("sgd or momentum instead of adam (less memory per weight)")
+    what = ", or ".join(fixes) or "a smaller setup"
+    return (
+        f"This setup needs {format_bytes(est.memory)} of memory, more than the "
+        f"{format_bytes(budget)} each run may use on this server. Try {what}."
+    )
+
+
+def check_budget(config, budget: int | None = None) -> None:
+    """Raise JobRefused (a ValueError) when the setup is over the per-run memory budget."""
+    problem = over_budget(config, budget)
+    if problem:
+        from core.jobs import JobRefused
+
+        raise JobRefused(problem)
