@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -16,6 +17,7 @@ import pytest
 from PIL import Image
 
 from core import personal
+from core.fileio import StorageError
 from core.personal import ImportRefused, PersonalSet, personal_accuracy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,11 +122,11 @@ def test_a_write_that_fails_half_way_leaves_no_partial_file(filled, monkeypatch)
     before = tree(filled.dir)
 
     def crash(src, dst):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "replace", crash)
     x28, canvas = drawing(99)
-    with pytest.raises(OSError):
+    with pytest.raises(StorageError, match="the disk is full"):
         filled.add(x28, 4, canvas=canvas)
     monkeypatch.undo()
     assert tree(filled.dir) == before  # no temp file left, nothing half written
@@ -371,7 +373,7 @@ BAD_ARCHIVES = {
     ),
     "a JPEG named .png": (
         lambda m: {**m, _first_image(m): _jpeg()},
-        "not a PNG",
+        "not a readable PNG",
     ),
     "a truncated PNG": (
         lambda m: {**m, _first_image(m): m[_first_image(m)][:60]},
