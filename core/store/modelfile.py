@@ -155,7 +155,8 @@ def decode(blob: bytes, what: str, activations, legacy_meta=None):
     """(meta, W list, b list) from a model file's bytes, every part checked.
 
     `legacy_meta` (a function, called only when needed) reads the JSON sidecar of a version 1
-    pair; a file carrying its own meta.json never looks at it (a crash while converting a pair leaves the new file and a stale sidecar).
+    pair; a file carrying its own meta.json never looks at it (a crash while converting a
+    pair leaves the new file and a stale sidecar).
     """
     if len(blob) > MAX_FILE_BYTES:
         raise ModelFileError(
