@@ -75,6 +75,14 @@ def canvas_from_png(data: bytes | None) -> np.ndarray | None:
         return None
     import io
 
+    head = bytes(data[:24])  # signature, then the IHDR chunk: width and height, big-endian
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        w, h = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+        if not (1 <= h <= MAX_CANVAS_SIDE and 1 <= w <= MAX_CANVAS_SIDE):
+            raise ValueError(
+                f"The drawing is {w} x {h} pixels; a canvas image may be at most "
+                f"{MAX_CANVAS_SIDE} x {MAX_CANVAS_SIDE}. Clear the canvas and draw again."
+            )
     try:
         img = Image.open(io.BytesIO(data))  # reads the header only
     except Exception as e:  # Pillow raises many kinds for a bad file
