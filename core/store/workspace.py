@@ -69,10 +69,10 @@ class Workspace:
 
     def check_new_name(self, name: str) -> None:
         """Refuse a name a shared model already has (in any capitals): it could not be read."""
-        if self.private_models and model_store.valid_name(name):
+        if self.private_models and model_store.valid_name(name) and name.lower() != DEFAULT:
             taken = model_store.find_name(name, self.shared_models)
-            if taken is not None:
-                raise FileExistsError(
+            if taken is not None:  # a ValueError: no "replace it?" offer, it cannot be replaced
+                raise ValueError(
                     f"{taken!r} is a shared model on this server; choose another name."
                 )
 
