@@ -236,7 +236,7 @@ def test_a_reloaded_page_reattaches_to_its_job_through_the_url(app_weights, mnis
     job_id = at.session_state["train_job"]
     reloaded = open_page("pages/train.py", query={"job": job_id})
     assert reloaded.session_state["train_job"] == job_id
-    assert get_manager().view(job_id).owner == reloaded.session_state["session_id"]
+    assert get_manager().view(job_id).owner == "local"  # the workspace, not the tab
     wait_for_job(reloaded)
     assert "test digits read correctly" in texts(reloaded.success)
     stranger = open_page("pages/train.py", query={"job": "not-a-job"})
