@@ -25,4 +25,5 @@ bench:  ## speed and drawing-accuracy figures (installs the CPU PyTorch referenc
 	.venv/bin/python bench/latency.py
 	.venv/bin/python bench/threads.py
 	.venv/bin/python bench/app_speed.py
+	.venv/bin/python bench/store_safety.py
 	.venv/bin/python bench/drawings_accuracy.py default
