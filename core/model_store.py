@@ -85,8 +85,8 @@ def check_name(
                 "'default' is the shipped model and cannot be replaced here; choose another name."
             )
         taken = find_name(name, directory)
-        if taken is not None and taken != name:
-            raise FileExistsError(
+        if taken is not None and taken != name:  # cannot be replaced: a ValueError, no offer
+            raise ValueError(
                 f"A model called {taken!r} already exists; names that differ only in capitals "
                 f"are the same name. Choose another name."
             )
