@@ -1,9 +1,13 @@
 # The two commands of the quick start, plus the benchmarks.
-.PHONY: run test lint bench data
+.PHONY: run share test lint bench data
 
-run:  ## set up and start the app on http://localhost:8501
+run:  ## set up and start the app on http://localhost:8501 (this computer only)
 	scripts/setup.sh app
-	.venv/bin/streamlit run app.py
+	.venv/bin/streamlit run app.py --server.address 127.0.0.1
+
+share:  ## start it for others on the network: a workspace per signed-in user (README: Sharing)
+	scripts/setup.sh app
+	NNDIGITS_SHARED=1 .venv/bin/streamlit run app.py --server.address 0.0.0.0
 
 test:  ## set up (packages, chromium, MNIST) and run lint plus every test, browser tests included
 	scripts/setup.sh test
@@ -22,4 +26,5 @@ bench:  ## speed and drawing-accuracy figures (installs the CPU PyTorch referenc
 	.venv/bin/python bench/threads.py
 	.venv/bin/python bench/app_speed.py
 	.venv/bin/python bench/jobs.py
+	.venv/bin/python bench/store_safety.py
 	.venv/bin/python bench/drawings_accuracy.py default

@@ -18,6 +18,7 @@ nav = st.navigation(
         st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
         st.Page("pages/my_digits.py", title="My digits", icon=":material/collections_bookmark:"),
         st.Page("pages/inspect.py", title="Inspect", icon=":material/query_stats:"),
+        st.Page("pages/models.py", title="Models", icon=":material/inventory_2:"),
         st.Page("pages/how_it_works.py", title="How it works", icon=":material/function:"),
     ]
 )

@@ -1,11 +1,13 @@
 """Atomic file writes: write to a temporary file in the same folder, then `os.replace`.
 
 A crash, a full disk or a killed process never leaves half a file where a good one stood.
-Every writer in the project goes through here.
+Every writer in the project goes through here. `StorageError` turns the operating system's
+refusals (disk full, permission denied, read-only) into one plain sentence for the page.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -13,6 +15,47 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+
+class StorageError(ValueError):
+    """A write the disk refused (full, no permission, read-only); the message says so plainly.
+
+    A ValueError, so pages that already show a ValueError's message show this one too.
+    """
+
+
+_REASONS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EACCES: "permission was denied",
+    errno.EPERM: "permission was denied",
+    errno.EROFS: "the disk is read-only",
+    errno.EIO: "the disk reported an input/output error",
+}
+
+
+def explain_os_error(e: OSError, doing: str) -> str:
+    """One sentence for people: 'Could not save the model: the disk is full. ...'."""
+    reason = _REASONS.get(e.errno, e.strerror or type(e).__name__)
+    where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+    return (
+        f"Could not {doing}: {reason}{where}. Nothing already stored was changed or lost; free "
+        f"some space or fix the folder's permissions, then try again."
+    )
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable: fsync the folder that holds it (best effort on odd systems)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -33,6 +76,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         except FileNotFoundError:
             pass
         raise
+    _fsync_dir(path.parent)
     return path
 
 

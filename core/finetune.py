@@ -298,6 +298,7 @@ def save_finetuned(
     config: FinetuneConfig,
     done: dict,
     overwrite: bool = False,
+    directory=None,
 ):
     """Save a fine-tuned network as a new model (never `default`); returns the .npz path.
 
@@ -334,4 +335,5 @@ def save_finetuned(
         command=f"fine-tuned from {base.name} on {done['n_personal']} personal examples",
         overwrite=overwrite,
         extra=extra,
+        directory=directory,
     )

@@ -1,35 +1,34 @@
-"""Model files: `weights/NAME.npz` holds the arrays, `weights/NAME.json` everything else.
+"""Model files: `NAME.npz`, one file holding the arrays and `meta.json` (core.store.modelfile).
 
-Arrays are loaded with allow_pickle=False; the JSON sidecar carries the format version, layer
-sizes, activation, the full TrainConfig, final metrics, the data checksum and the creation time,
-plus the SHA-256 of the .npz so a pair that does not belong together is caught. Writes are
-atomic. This module must not train or draw anything.
+A model is saved whole or not at all: the file is built in memory, written to a temp file and
+renamed into place, so a crash at any moment leaves the old model or the new one. The check
+"does this name exist?" and the write happen under a per-name lock that holds across processes,
+so of two saves of a new name exactly one succeeds; names that differ only in capitals are the
+same name (a case-insensitive disk would mix them up). Version 1 pairs (`NAME.npz` + `NAME.json`)
+still load. This module must not train or draw anything.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import re
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from core import paths
-from core.fileio import atomic_write_bytes, atomic_write_json
+from core.fileio import StorageError, atomic_write_bytes, explain_os_error
 from core.network import ACTIVATIONS, Network
+from core.store import modelfile
+from core.store.locks import file_lock
+from core.store.modelfile import FORMAT_VERSION, ModelFileError
 
-FORMAT_VERSION = 1
+__all__ = ["FORMAT_VERSION", "ModelFileError", "StorageError"]
+
 DEFAULT = "default"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-
-
-class ModelFileError(ValueError):
-    """A model file that is missing, damaged, foreign or inconsistent with its metadata."""
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # used with fullmatch: no trailing "\n"
 
 
 @dataclass
@@ -55,6 +54,14 @@ class Model:
         return f"{self.name} ({sizes}, {self.net.activation}{acc})"
 
 
+def _dir(directory: Path | None) -> Path:
+    return Path(directory) if directory is not None else paths.weights_dir()
+
+
+def valid_name(name) -> bool:
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None
+
+
 def check_name(
     name: str,
     for_writing: bool = False,
@@ -62,19 +69,28 @@ def check_name(
     allow_default: bool = False,
     directory: Path | None = None,
 ) -> str:
-    """Validate a model name: letters, digits, '-' and '_' only, so it can never be a path."""
-    if not isinstance(name, str) or not _NAME.match(name):
+    """Validate a model name: letters, digits, '-' and '_' only, so it can never be a path.
+
+    With for_writing, also refuse `default` (any capitals) and a name already taken (any
+    capitals) unless `overwrite` and the spelling is the same.
+    """
+    if not valid_name(name):
         raise ValueError(
             f"Model names use letters, digits, '-' and '_' (1-64 characters, no "
             f"spaces, dots or slashes); {name!r} is not one."
         )
     if for_writing:
-        if name == DEFAULT and not allow_default:
+        if name.lower() == DEFAULT and not allow_default:
             raise ValueError(
                 "'default' is the shipped model and cannot be replaced here; choose another name."
             )
-        npz, _ = model_paths(name, directory)
-        if npz.exists() and not overwrite:
+        taken = find_name(name, directory)
+        if taken is not None and taken != name:  # cannot be replaced: a ValueError, no offer
+            raise ValueError(
+                f"A model called {taken!r} already exists; names that differ only in capitals "
+                f"are the same name. Choose another name."
+            )
+        if taken is not None and not overwrite:
             raise FileExistsError(
                 f"A model called {name!r} already exists; choose another name "
                 f"or confirm that it should be replaced."
@@ -82,9 +98,36 @@ def check_name(
     return name
 
 
+def find_name(name: str, directory: Path | None = None) -> str | None:
+    """The saved model whose name equals `name` ignoring capitals, or None."""
+    return next((n for n in list_models(directory) if n.lower() == name.lower()), None)
+
+
 def model_paths(name: str, directory: Path | None = None) -> tuple[Path, Path]:
-    d = Path(directory) if directory is not None else paths.weights_dir()
+    """(the model file, the version 1 sidecar that older saves wrote next to it)."""
+    d = _dir(directory)
     return d / f"{name}.npz", d / f"{name}.json"
+
+
+def _lock_path(name: str, directory: Path | None) -> Path:
+    return _dir(directory) / f".{name.lower()}.lock"  # one lock for every spelling of a name
+
+
+def _meta(name, net: Network, config, metrics, command, extra) -> dict:
+    from core.data import DATA_CHECKSUM
+
+    return {
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "sizes": list(net.sizes),
+        "activation": net.activation,
+        "config": config.to_dict() if hasattr(config, "to_dict") else config,
+        "metrics": {k: v for k, v in (metrics or {}).items() if k != "kind"},
+        "data_checksum": DATA_CHECKSUM,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": command,
+        **(extra or {}),
+    }
 
 
 def save_model(
@@ -98,42 +141,33 @@ def save_model(
     directory: Path | None = None,
     extra: dict | None = None,
 ) -> Path:
-    """Write NAME.npz then NAME.json, each atomically; returns the .npz path."""
-    check_name(
-        name,
-        for_writing=True,
-        overwrite=overwrite,
-        allow_default=allow_default,
-        directory=directory,
-    )
-    from core.data import DATA_CHECKSUM
+    """Save a network as NAME.npz, whole or not at all; returns the file's path.
 
-    arrays = {}
-    for l, (W, b) in enumerate(zip(net.W, net.b, strict=True), start=1):
-        arrays[f"W{l}"] = np.ascontiguousarray(W, dtype=np.float32)
-        arrays[f"b{l}"] = np.ascontiguousarray(b, dtype=np.float32)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    blob = buf.getvalue()
-    metrics = {k: v for k, v in (metrics or {}).items() if k != "kind"}
-    meta = {
-        "format_version": FORMAT_VERSION,
-        "name": name,
-        "sizes": list(net.sizes),
-        "activation": net.activation,
-        "config": config.to_dict() if hasattr(config, "to_dict") else config,
-        "metrics": metrics,
-        "data_checksum": DATA_CHECKSUM,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": command,
-        "npz_sha256": hashlib.sha256(blob).hexdigest(),
-        **(extra or {}),
-    }
-    npz, js = model_paths(name, directory)
-    atomic_write_bytes(npz, blob)
-    atomic_write_json(js, meta)
-    _cache.pop(str(npz), None)
-    return npz
+    Raises ValueError for a bad name, FileExistsError for a taken one (unless overwrite),
+    StorageError when the disk refuses (nothing stored is changed then).
+    """
+    check_name(name, allow_default=allow_default)
+    meta = _meta(name, net, config, metrics, command, extra)
+    blob = modelfile.encode(meta, net.W, net.b)
+    return _store(name, blob, overwrite, allow_default, directory)
+
+
+def _store(name, blob: bytes, overwrite: bool, allow_default: bool, directory) -> Path:
+    """Check the name and write the file, both under the name's lock."""
+    path, sidecar = model_paths(name, directory)
+    try:
+        with file_lock(_lock_path(name, directory)):
+            check_name(name, True, overwrite, allow_default, directory)
+            atomic_write_bytes(path, blob)
+            # A version 1 sidecar is stale now; the new file carries its own metadata, which
+            # wins if a crash leaves both.
+            sidecar.unlink(missing_ok=True)
+    except FileExistsError:
+        raise
+    except OSError as e:
+        raise StorageError(explain_os_error(e, f"save the model {name!r}")) from e
+    _cache.pop(str(path), None)
+    return path
 
 
 _cache: dict[str, tuple[tuple, Model]] = {}
@@ -142,86 +176,101 @@ _cache: dict[str, tuple[tuple, Model]] = {}
 def load_model(name: str = DEFAULT, directory: Path | None = None) -> Model:
     """Load and check a model; raises ModelFileError with a plain reason if anything is off."""
     check_name(name)
-    npz, js = model_paths(name, directory)
-    if not npz.exists() or not js.exists():
+    path, sidecar = model_paths(name, directory)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
         raise ModelFileError(
-            f"No model called {name!r} (looked for {npz.name} and {js.name} in {npz.parent})."
-        )
-    stamp = (npz.stat().st_mtime_ns, npz.stat().st_size, js.stat().st_mtime_ns)
-    hit = _cache.get(str(npz))
+            f"No model called {name!r} (looked for {path.name} in {path.parent})."
+        ) from None
+    except OSError as e:
+        raise ModelFileError(explain_os_error(e, f"read the model {name!r}")) from e
+    side = sidecar.stat().st_mtime_ns if sidecar.exists() else None
+    stamp = (st.st_mtime_ns, st.st_size, st.st_ino, side)
+    hit = _cache.get(str(path))
     if hit and hit[0] == stamp:
         return hit[1]
-    model = _read(name, npz, js)
-    _cache[str(npz)] = (stamp, model)
+    if st.st_size > modelfile.MAX_FILE_BYTES:  # refused before reading a byte
+        raise ModelFileError(
+            f"{path.name} is {st.st_size / 2**20:.0f} MB; model files are at most "
+            f"{modelfile.MAX_FILE_BYTES // 2**20} MB."
+        )
+    try:
+        blob = path.read_bytes()
+    except OSError as e:
+        raise ModelFileError(explain_os_error(e, f"read the model {name!r}")) from e
+    legacy = (lambda: _legacy_meta(sidecar, blob)) if side is not None else None
+    meta, W, b = modelfile.decode(blob, path.name, ACTIVATIONS, legacy)
+    model = Model(name, Network(list(meta["sizes"]), meta["activation"], W, b), meta)
+    _cache[str(path)] = (stamp, model)
     return model
 
 
-def _read(name: str, npz: Path, js: Path) -> Model:
+def _legacy_meta(sidecar: Path, blob: bytes) -> dict | None:
+    """A version 1 sidecar's metadata, checked against the arrays' SHA-256 it records."""
+    import json
+
     try:
-        meta = json.loads(js.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelFileError(f"The metadata file {js.name} is damaged or not JSON ({e}).") from e
-    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise ModelFileError(explain_os_error(e, f"read {sidecar.name}")) from e
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelFileError(
-            f"{js.name} is not a model file of this app (format version {FORMAT_VERSION} expected)."
-        )
-    sizes, act = meta.get("sizes"), meta.get("activation")
-    if (
-        not isinstance(sizes, list)
-        or len(sizes) < 2
-        or sizes[0] != 784
-        or sizes[-1] != 10
-        or not all(isinstance(s, int) and s > 0 for s in sizes)
-        or act not in ACTIVATIONS
-    ):
+            f"The metadata file {sidecar.name} is damaged or not JSON ({e})."
+        ) from e
+    digest = meta.get("npz_sha256") if isinstance(meta, dict) else None
+    if isinstance(digest, str) and hashlib.sha256(blob).hexdigest() != digest:
         raise ModelFileError(
-            f"{js.name} describes an unusable network (sizes {sizes}, "
-            f"activation {act!r}); a digit model goes 784 -> ... -> 10."
+            f"{sidecar.with_suffix('.npz').name} does not match its metadata (checksum differs): "
+            f"the file was changed, damaged or half-written."
         )
-    blob = npz.read_bytes()
-    if meta.get("npz_sha256") and hashlib.sha256(blob).hexdigest() != meta["npz_sha256"]:
-        raise ModelFileError(
-            f"{npz.name} does not match its metadata (checksum differs): the "
-            f"file was changed, damaged or half-written."
-        )
-    try:
-        with np.load(io.BytesIO(blob), allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-        raise ModelFileError(f"{npz.name} is damaged or not a NumPy .npz file ({e}).") from e
-    W, b = [], []
-    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True), start=1):
-        w, c = arrays.get(f"W{l}"), arrays.get(f"b{l}")
-        if w is None or c is None:
-            raise ModelFileError(f"{npz.name} lacks the arrays W{l}/b{l} its metadata promises.")
-        if w.shape != (n_in, n_out) or c.shape != (n_out,):
-            raise ModelFileError(
-                f"{npz.name}: W{l} is {w.shape} and b{l} is {c.shape}, but the "
-                f"metadata says ({n_in}, {n_out}) and ({n_out},)."
-            )
-        if not (np.isfinite(w).all() and np.isfinite(c).all()):
-            raise ModelFileError(f"{npz.name}: W{l} or b{l} holds NaN or infinite values.")
-        W.append(w.astype(np.float32))
-        b.append(c.astype(np.float32))
-    if len(arrays) != 2 * len(W):
-        raise ModelFileError(f"{npz.name} holds arrays its metadata does not describe.")
-    return Model(name, Network(list(sizes), act, W, b), meta)
+    return meta
+
+
+def read_model_bytes(blob: bytes, name: str) -> Model:
+    """Check an uploaded model file completely and return it (nothing is written)."""
+    meta, W, b = modelfile.decode(blob, f"The file {name!r}", ACTIVATIONS)
+    return Model(name, Network(list(meta["sizes"]), meta["activation"], W, b), meta)
+
+
+def model_file_bytes(name: str, directory: Path | None = None) -> bytes:
+    """One file holding a saved model and its metadata, for a download (pairs converted)."""
+    model = load_model(name, directory)
+    meta = {**model.meta, "format_version": FORMAT_VERSION, "name": name}
+    meta.pop("npz_sha256", None)
+    return modelfile.encode(meta, model.net.W, model.net.b)
+
+
+def import_model(
+    name: str, blob: bytes, overwrite: bool = False, directory: Path | None = None
+) -> Path:
+    """Save an uploaded model file as NAME after checking it like any model file."""
+    check_name(name)
+    model = read_model_bytes(blob, name)
+    meta = {**model.meta, "name": name}
+    blob = modelfile.encode(meta, model.net.W, model.net.b)
+    return _store(name, blob, overwrite, False, directory)
 
 
 def list_models(directory: Path | None = None) -> list[str]:
     """Names of the saved models, `default` first."""
-    d = Path(directory) if directory is not None else paths.weights_dir()
-    names = sorted(
-        p.stem for p in d.glob("*.npz") if _NAME.match(p.stem) and (d / f"{p.stem}.json").exists()
-    )
+    d = _dir(directory)
+    names = sorted(p.stem for p in d.glob("*.npz") if valid_name(p.stem))
     return sorted(names, key=lambda n: n != DEFAULT)
 
 
 def delete_model(name: str, directory: Path | None = None) -> None:
     """Remove a saved model (never `default`)."""
     check_name(name)
-    if name == DEFAULT:
+    if name.lower() == DEFAULT:
         raise ValueError("The shipped 'default' model cannot be deleted.")
-    for p in model_paths(name, directory):
-        p.unlink(missing_ok=True)
-    _cache.pop(str(model_paths(name, directory)[0]), None)
+    path, sidecar = model_paths(name, directory)
+    try:
+        with file_lock(_lock_path(name, directory)):
+            path.unlink(missing_ok=True)
+            sidecar.unlink(missing_ok=True)
+    except OSError as e:
+        raise StorageError(explain_os_error(e, f"delete the model {name!r}")) from e
+    _cache.pop(str(path), None)

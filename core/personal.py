@@ -18,6 +18,10 @@ which is why the same drawing is never stored twice.
 Writers take a threading.Lock (sessions of one server are threads) and an exclusive fcntl lock
 on `.lock` (several processes), so two sessions adding at once lose nothing; readers take the
 same locks (fcntl shared), so they never see a change half made.
+
+Damage is contained: an image that cannot be decoded (or no longer matches its hash) is listed
+in `Listing.damaged`, left out of `items`, so training, scoring and exports skip it, and it can
+still be deleted. Every write that the disk refuses raises StorageError with a plain sentence.
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from core import paths
-from core.fileio import atomic_write_bytes, atomic_write_text
+from core.fileio import StorageError, atomic_write_bytes, atomic_write_text, explain_os_error
+from core.preprocess import check_canvas
 
 try:  # POSIX; elsewhere the in-process lock still guards the threads of one server
     import fcntl
@@ -62,11 +67,16 @@ MAX_TOTAL_BYTES = 256 * 1024 * 1024  # all members, uncompressed, as the archive
 MAX_FILE_BYTES = 4 * 1024 * 1024  # one member, uncompressed
 MAX_RATIO = 200  # uncompressed / compressed; PNGs barely compress, so more smells of a zip bomb
 MAX_ITEMS = 20_000
-MAX_CANVAS_SIDE = 2048
+MAX_CANVAS_SIDE = 1024  # as core.preprocess accepts from the browser
+# Decoded pixels of a whole archive, summed from the PNG headers before anything is decoded:
+# an export of MAX_ITEMS drawings from the app's 280 x 280 canvas fits, 20,000 forged
+# 2048 x 2048 canvases (84 billion pixels, half an hour of CPU) do not.
+MAX_IMPORT_PIXELS = MAX_ITEMS * (280 * 280 + SIDE * SIDE)
 
 _ID = re.compile(r"^[0-9a-f]{16}$")
 _ITEM_FILE = re.compile(r"^items/([0-9a-f]{16})(\.canvas)?\.png$")
 _LOCK = threading.Lock()
+_checked: dict[tuple, bool] = {}  # image file state -> readable and matching its hash
 
 
 class ImportRefused(ValueError):
@@ -137,8 +147,9 @@ class AddResult:
 class Listing:
     """What is in the set, and anything that needed recovering while reading it."""
 
-    items: list[Item]  # oldest first
+    items: list[Item]  # oldest first; readable ones only
     problems: list[str] = field(default_factory=list)  # plain sentences; empty when all is well
+    damaged: list[str] = field(default_factory=list)  # ids of images that cannot be read
 
     def counts(self) -> dict[int, int]:
         """Examples per digit, all ten digits present."""
@@ -315,8 +326,16 @@ class PersonalSet:
             try:
                 entries[i] = self._entry_from_image(i)
                 recovered += 1
-            except ValueError:
+            except Exception:  # a damaged PNG raises many kinds; it is reported, never raised
                 unreadable.append(i)
+        damaged = [i for i, it in entries.items() if not self._image_ok(it)]
+        for i in damaged:
+            del entries[i]
+        if damaged:
+            problems.append(
+                f"{len(damaged)} drawing(s) have a damaged image file; they are left out of "
+                f"training, scores and exports. Delete them below."
+            )
         if recovered and not bad_lines:
             problems.append(
                 f"{recovered} example(s) were missing from the manifest and were read back "
@@ -325,11 +344,28 @@ class PersonalSet:
         if unreadable:
             problems.append(
                 f"{len(unreadable)} image file(s) in {self.items_dir} could not be read or carry "
-                f"no label; they were left on disk untouched: {', '.join(unreadable[:5])}"
+                f"no label; they are listed as damaged: {', '.join(unreadable[:5])}"
                 f"{' ...' if len(unreadable) > 5 else ''}."
             )
         items = sorted(entries.values(), key=lambda it: (it.created, it.id))
-        return Listing(items, problems)
+        return Listing(items, problems, sorted(damaged + unreadable))
+
+    def _image_ok(self, item: Item) -> bool:
+        """Whether the item's 28x28 image decodes and matches its hash (cached per file state)."""
+        path = self.image_path(item.id)
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        key = (str(path), st.st_mtime_ns, st.st_size, st.st_ino, item.hash)
+        if key not in _checked:
+            try:
+                _checked[key] = image_hash(self.image(item.id)) == item.hash
+            except Exception:  # truncated, garbage, unreadable: damaged either way
+                _checked[key] = False
+            if len(_checked) > 200_000:
+                _checked.clear()
+        return _checked[key]
 
     def items(self, label: int | None = None) -> list[Item]:
         """The examples (of one digit, if given), oldest first."""
@@ -366,6 +402,8 @@ class PersonalSet:
     def image(self, item_id: str) -> np.ndarray:
         """The stored 28x28 input: (28, 28) uint8."""
         with Image.open(self.image_path(item_id)) as img:
+            if img.size != (SIDE, SIDE):
+                raise ValueError(f"image {item_id} is {img.size}, not 28x28")
             return np.asarray(img.convert("L"), dtype=np.uint8)
 
     def canvas(self, item_id: str) -> np.ndarray | None:
@@ -381,11 +419,18 @@ class PersonalSet:
         [0, 1], y (n,) uint8), so a delete from another session cannot fall in between."""
         with self._reading():
             items = self._read_listing().items
-            X = np.zeros((len(items), SIDE * SIDE), dtype=np.float32)
-            for k, it in enumerate(items):
-                X[k] = self.image(it.id).reshape(-1) * np.float32(1 / 255)
-        y = np.array([it.label for it in items], dtype=np.uint8)
-        return items, X, y
+            good, rows = [], []
+            for it in items:
+                try:
+                    rows.append(self.image(it.id).reshape(-1))
+                except Exception:  # damaged since it was listed: skipped like the others
+                    continue
+                good.append(it)
+        X = np.zeros((len(good), SIDE * SIDE), dtype=np.float32)
+        if rows:
+            X[:] = np.stack(rows) * np.float32(1 / 255)
+        y = np.array([it.label for it in good], dtype=np.uint8)
+        return good, X, y
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """The examples as network input: X (n, 784) float32 in [0, 1], y (n,) uint8."""
@@ -418,10 +463,7 @@ class PersonalSet:
         u8 = to_uint8(x28)
         canvas_png = None
         if canvas is not None:
-            c = np.asarray(canvas)
-            if c.dtype != np.uint8 or c.ndim != 3 or c.shape[2] not in (3, 4):
-                raise ValueError(f"a canvas is an (H, W, 4) uint8 image, got {c.dtype} {c.shape}")
-            canvas_png = _png(c, "RGBA" if c.shape[2] == 4 else "RGB")
+            canvas_png = _png(check_canvas(canvas), "RGBA")
         h = image_hash(u8)
         item = Item(
             id=h[:16],
@@ -440,39 +482,60 @@ class PersonalSet:
     def _add_many(self, prepared: list[tuple[Item, bytes, bytes | None]]) -> list[AddResult]:
         """Write prepared examples under the lock; then rewrite the manifest once."""
         results = []
-        with self._locked():
-            before = self._read_listing()
-            current = {it.id: it for it in before.items}
-            for item, image_png, canvas_png in prepared:
-                if item.id in current:
-                    results.append(AddResult(current[item.id], False))
-                    continue
-                if canvas_png is not None:
-                    atomic_write_bytes(self.canvas_path(item.id), canvas_png)
-                atomic_write_bytes(self.image_path(item.id), image_png)  # now it exists
-                current[item.id] = item
-                results.append(AddResult(item, True))
-            if any(r.added for r in results) or before.problems:
-                self._write_manifest(current.values())  # also repairs a damaged one
+        try:
+            with self._locked():
+                results = self._write_many(prepared)
+        except OSError as e:
+            raise StorageError(explain_os_error(e, "keep the drawing(s)")) from e
+        return results
+
+    def _write_many(self, prepared) -> list[AddResult]:
+        """`_add_many` for a caller that holds the lock."""
+        results = []
+        before = self._read_listing()
+        current = {it.id: it for it in before.items}
+        for item, image_png, canvas_png in prepared:
+            if item.id in current:
+                results.append(AddResult(current[item.id], False))
+                continue
+            if canvas_png is not None:
+                atomic_write_bytes(self.canvas_path(item.id), canvas_png)
+            atomic_write_bytes(self.image_path(item.id), image_png)  # now it exists
+            current[item.id] = item
+            results.append(AddResult(item, True))
+        if any(r.added for r in results) or before.problems:
+            self._write_manifest(current.values())  # also repairs a damaged one
         return results
 
     def delete(self, item_id: str) -> bool:
-        """Remove one example (both images and its entry); False if it was not there."""
-        with self._locked():
-            current = {it.id: it for it in self._read_listing().items}
-            if item_id not in current:
-                return False
-            self.image_path(item_id).unlink(missing_ok=True)  # gone from here on
-            self.canvas_path(item_id).unlink(missing_ok=True)
-            del current[item_id]
-            self._write_manifest(current.values())
+        """Remove one example, damaged ones included (both images and its entry); False if it
+        was not there."""
+        _check_id(item_id)
+        try:
+            with self._locked():
+                listing = self._read_listing()
+                current = {it.id: it for it in listing.items}
+                if item_id not in current and item_id not in listing.damaged:
+                    return False
+                self.image_path(item_id).unlink(missing_ok=True)  # gone from here on
+                self.canvas_path(item_id).unlink(missing_ok=True)
+                current.pop(item_id, None)
+                self._write_manifest(current.values())
+        except OSError as e:
+            raise StorageError(explain_os_error(e, "delete the drawing")) from e
         return True
 
     def repair(self) -> Listing:
-        """Rewrite the manifest from what `listing` recovered; returns the listing before."""
-        with self._locked():
-            before = self._read_listing()
-            self._write_manifest(before.items)
+        """Rewrite the manifest from what `listing` recovered; returns the listing before.
+
+        Works without a manifest: every readable image carries its own entry. Damaged images
+        stay on disk, listed as damaged, until they are deleted."""
+        try:
+            with self._locked():
+                before = self._read_listing()
+                self._write_manifest(before.items)
+        except OSError as e:
+            raise StorageError(explain_os_error(e, "rewrite the index")) from e
         return before
 
     def _write_manifest(self, items) -> None:
@@ -487,19 +550,47 @@ class PersonalSet:
         """The whole set as a zip: manifest.json plus items/<id>.png and items/<id>.canvas.png."""
         buf = io.BytesIO()
         with self._reading(), zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-            items = self._read_listing().items
+            listing = self._read_listing()
+            items, members, left_out = [], {}, list(listing.damaged)
+            for it in listing.items:
+                try:  # re-read now: what goes out must import again
+                    image = self.image_path(it.id).read_bytes()
+                    _decode_png(image, it.id, (SIDE, SIDE), "L")
+                except (OSError, ValueError):
+                    left_out.append(it.id)
+                    continue
+                members[f"items/{it.id}.png"] = image
+                canvas = self._readable_canvas(it)
+                if canvas is not None:
+                    members[f"items/{it.id}.canvas.png"] = canvas
+                items.append(Item(**{**it.to_dict(), "canvas": canvas is not None}))
             manifest = {
                 "format": EXPORT_FORMAT,
                 "version": EXPORT_VERSION,
                 "exported": _now(),
                 "items": [it.to_dict() for it in items],
             }
+            if left_out:
+                manifest["left_out"] = {
+                    "ids": sorted(left_out),
+                    "reason": "the image file was damaged and could not be read",
+                }
             z.writestr("manifest.json", json.dumps(manifest, indent=1))
-            for it in items:
-                z.write(self.image_path(it.id), f"items/{it.id}.png")
-                if it.canvas and self.canvas_path(it.id).exists():
-                    z.write(self.canvas_path(it.id), f"items/{it.id}.canvas.png")
+            for name, blob in members.items():
+                z.writestr(name, blob)
         return buf.getvalue()
+
+    def _readable_canvas(self, it: Item) -> bytes | None:
+        """The canvas PNG's bytes if it was kept and still decodes; a damaged one is dropped
+        (the 28x28 image, what training uses, is still exported)."""
+        if not it.canvas:
+            return None
+        try:
+            blob = self.canvas_path(it.id).read_bytes()
+            _decode_png(blob, it.id, None, "RGBA")
+        except (OSError, ValueError):
+            return None
+        return blob
 
     def import_zip(self, data: bytes) -> ImportReport:
         """Add the examples of an exported zip. The archive is checked completely first; if
@@ -554,6 +645,44 @@ def _check_member_name(name: str) -> None:
             f"The archive holds a file named {name!r}, a path that points outside its folder. "
             f"Such archives are refused for safety; nothing was imported."
         )
+
+
+def _png_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's first 24 bytes (signature + IHDR), or None if not a PNG."""
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def _check_pixels(z: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo]) -> None:
+    """Sum the pixels every PNG in the archive declares, reading only its header; refuse the
+    archive before decoding anything when one image or the total is too large."""
+    total = 0
+    for name, info in files.items():
+        if name == "manifest.json":
+            continue
+        try:
+            with z.open(info) as f:
+                size = _png_size(f.read(24))
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+            raise ImportRefused(f"{name} in the archive is damaged ({e}).") from e
+        if size is None:
+            raise ImportRefused(f"{name} is not a readable PNG image. Nothing was imported.")
+        w, h = size
+        if not name.endswith(".canvas.png") and (w, h) != (SIDE, SIDE):
+            raise ImportRefused(f"{name} is {w}x{h} pixels, expected 28x28. Nothing was imported.")
+        side = MAX_CANVAS_SIDE
+        if not (1 <= w <= side and 1 <= h <= side):
+            raise ImportRefused(
+                f"{name} declares {w:,} x {h:,} pixels; at most {side} x {side} are accepted. "
+                f"Nothing was imported."
+            )
+        total += w * h
+        if total > MAX_IMPORT_PIXELS:
+            raise ImportRefused(
+                f"The archive's images add up to more than {MAX_IMPORT_PIXELS:,} pixels; "
+                f"import it in smaller parts. Nothing was imported."
+            )
 
 
 def read_archive(data: bytes) -> list[tuple[Item, bytes, bytes | None]]:
@@ -650,6 +779,7 @@ def read_archive(data: bytes) -> list[tuple[Item, bytes, bytes | None]]:
                 f"{MAX_ITEMS:,} can be imported at once."
             )
 
+        _check_pixels(z, files)
         prepared, used = [], {"manifest.json"}
         for k, d in enumerate(entries):
             try:

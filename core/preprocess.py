@@ -25,6 +25,10 @@ INK_THRESHOLD = 0.05
 # is about 10 px), or when it holds less ink than a solid one-pixel line that long.
 SPECK_FRACTION = 0.04
 
+# The largest canvas image accepted from a browser: the app's canvas is 280 x 280; anything
+# far larger is a forged request, refused before it is decoded or processed.
+MAX_CANVAS_SIDE = 1024
+
 # Rec. 601 luminance weights; they sum to 1, so white ink reads as 1.0.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -41,6 +45,64 @@ class PreprocessSteps:
     offset: tuple[float, float]  # (y, x) where `scaled`'s top-left corner lands in the 28x28 frame
     shift: tuple[float, float]  # (y, x) move of the centre of mass from a plainly centred box
     centred: np.ndarray  # (28, 28) float32 in [0, 1]: what the network reads
+
+
+def check_canvas(rgba) -> np.ndarray:
+    """The canvas as an (H, W, 4) uint8 RGBA array at most 1024 x 1024, or ValueError saying why.
+
+    Cheap: it looks at the array's type and shape only, before any work is done on it.
+    """
+    a = rgba if isinstance(rgba, np.ndarray) else None
+    if a is None or a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 4:
+        what = f"{a.dtype} array of shape {a.shape}" if a is not None else type(rgba).__name__
+        raise ValueError(
+            f"The drawing did not arrive as an RGBA image (got a {what}); the canvas sends "
+            f"(height, width, 4) bytes. Clear the canvas and draw again."
+        )
+    h, w = a.shape[:2]
+    if not (1 <= h <= MAX_CANVAS_SIDE and 1 <= w <= MAX_CANVAS_SIDE):
+        raise ValueError(
+            f"The drawing is {w} x {h} pixels; a canvas image may be at most "
+            f"{MAX_CANVAS_SIDE} x {MAX_CANVAS_SIDE}. Clear the canvas and draw again."
+        )
+    return a
+
+
+def canvas_from_png(data: bytes | None) -> np.ndarray | None:
+    """Decode the canvas's PNG bytes into (H, W, 4) uint8, after checking the header's size and
+    mode: a forged 10,000 x 10,000 image is refused before a pixel is decoded. None -> None."""
+    if data is None:
+        return None
+    import io
+
+    head = bytes(data[:24])  # signature, then the IHDR chunk: width and height, big-endian
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        w, h = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+        if not (1 <= h <= MAX_CANVAS_SIDE and 1 <= w <= MAX_CANVAS_SIDE):
+            raise ValueError(
+                f"The drawing is {w} x {h} pixels; a canvas image may be at most "
+                f"{MAX_CANVAS_SIDE} x {MAX_CANVAS_SIDE}. Clear the canvas and draw again."
+            )
+    try:
+        img = Image.open(io.BytesIO(data))  # reads the header only
+    except Exception as e:  # Pillow raises many kinds for a bad file
+        raise ValueError(f"The drawing is not a readable image ({type(e).__name__}).") from e
+    with img:
+        w, h = img.size
+        if img.format != "PNG" or img.mode != "RGBA":
+            raise ValueError(
+                f"The drawing arrived as a {img.format} {img.mode} image; the canvas sends an "
+                f"RGBA PNG. Clear the canvas and draw again."
+            )
+        if not (1 <= h <= MAX_CANVAS_SIDE and 1 <= w <= MAX_CANVAS_SIDE):
+            raise ValueError(
+                f"The drawing is {w} x {h} pixels; a canvas image may be at most "
+                f"{MAX_CANVAS_SIDE} x {MAX_CANVAS_SIDE}. Clear the canvas and draw again."
+            )
+        try:
+            return check_canvas(np.asarray(img))
+        except OSError as e:
+            raise ValueError(f"The drawing is a damaged image ({type(e).__name__}).") from e
 
 
 def ink_intensity(image: np.ndarray) -> np.ndarray:

@@ -63,8 +63,45 @@ class TrainConfig:
     log_every: int = 20  # steps between step metrics
 
     def __post_init__(self):
-        self.hidden = tuple(int(h) for h in self.hidden)
+        from collections.abc import Sequence
+        from numbers import Integral, Real
+
+        def whole(v) -> bool:  # int or numpy integer; not bool, not a float (even 3.0), not NaN
+            return isinstance(v, Integral) and not isinstance(v, bool)
+
         problems = []
+        # Types first, at the edge: a string "512" is not three layers of 5, 1 and 2 units, and
+        # a NaN or 2.5 is not a number of epochs. numpy integers count as whole numbers.
+        if isinstance(self.hidden, str | bytes) or not isinstance(self.hidden, Sequence):
+            problems.append(f"hidden layers must be a list of whole numbers, got {self.hidden!r}")
+            self.hidden = ()
+        elif not all(whole(h) for h in self.hidden):
+            problems.append(f"hidden layer sizes must be whole numbers, got {list(self.hidden)}")
+            self.hidden = ()
+        else:
+            self.hidden = tuple(int(h) for h in self.hidden)
+        for name in (
+            "step_every", "batch_size", "epochs", "val_size", "train_size", "seed", "eval_every",
+            "log_every",
+        ):  # fmt: skip
+            value = getattr(self, name)
+            if whole(value):
+                setattr(self, name, int(value))
+            else:
+                problems.append(f"{name} must be a whole number, got {value!r}")
+        for name, words in (
+            ("lr", "learning rate"),
+            ("momentum", "momentum"),
+            ("step_gamma", "step decay factor"),
+            ("l2", "L2 strength"),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+                problems.append(f"{words} must be a finite number, got {value!r}")
+        if whole(self.seed) and self.seed < 0:
+            problems.append(f"seed must be 0 or more, got {self.seed}")
+        if problems:  # later checks would only repeat these in other words
+            raise ValueError("Invalid training setup: " + "; ".join(problems) + ".")
         if not 1 <= len(self.hidden) <= 4 or any(not 1 <= h <= 4096 for h in self.hidden):
             problems.append(
                 f"hidden layers must be 1 to 4 layers of 1-4096 units, got {list(self.hidden)}"

@@ -8,7 +8,7 @@ or None when there is nothing to read).
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from core.preprocess import canvas_to_mnist
+from core.preprocess import canvas_from_png, canvas_to_mnist
 from ui import charts
 from ui.common import (
     LIVE,
@@ -66,7 +66,11 @@ with canvas_col:
         state["drawing_rgba"] = state["drawing_x28"] = None
         st.rerun()
 
-rgba = result.image_data
+try:  # the PNG's header is checked (RGBA, at most 1024 x 1024) before a pixel is decoded
+    rgba = canvas_from_png(result.image_bytes)
+except ValueError as e:
+    st.error(str(e))
+    rgba = None
 state["drawing_rgba"] = rgba
 state["drawing_x28"] = None if rgba is None else canvas_to_mnist(rgba)
 

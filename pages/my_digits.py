@@ -3,19 +3,25 @@ on them, and export or import them as a zip."""
 
 import streamlit as st
 
-from core.personal import PersonalSet
-from ui.common import ensure_app_navigation
-from ui.personal import render_collection, render_finetune, render_problems, render_transfer
+from ui.common import ensure_app_navigation, is_shared
+from ui.personal import (
+    render_collection,
+    render_finetune,
+    render_problems,
+    render_transfer,
+    workspace_store,
+)
 
 ensure_app_navigation()
 
 st.title("My digits")
+where = "in your own space on this server" if is_shared() else "on this computer, in data/personal"
 st.caption(
     "Drawings you kept from the Draw page, each with the digit you meant. The network can learn "
-    "your handwriting from them. They stay on this computer, under data/personal."
+    f"your handwriting from them. They stay {where}."
 )
 
-store = PersonalSet()
+store = workspace_store()
 listing = store.listing()
 render_problems(store, listing)
 render_collection(store, listing)

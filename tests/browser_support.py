@@ -64,8 +64,7 @@ def server_weights(tmp_path_factory) -> Path:
             "no default model: run `python -m core.train --preset quick --save default` first"
         )
     dst = tmp_path_factory.mktemp("server-weights")
-    for suffix in (".npz", ".json"):
-        shutil.copy2(src / f"default{suffix}", dst / f"default{suffix}")
+    shutil.copy2(src / "default.npz", dst / "default.npz")  # one file: arrays and metadata
     return dst
 
 

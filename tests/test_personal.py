@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -16,6 +17,7 @@ import pytest
 from PIL import Image
 
 from core import personal
+from core.fileio import StorageError
 from core.personal import ImportRefused, PersonalSet, personal_accuracy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,11 +122,11 @@ def test_a_write_that_fails_half_way_leaves_no_partial_file(filled, monkeypatch)
     before = tree(filled.dir)
 
     def crash(src, dst):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "replace", crash)
     x28, canvas = drawing(99)
-    with pytest.raises(OSError):
+    with pytest.raises(StorageError, match="the disk is full"):
         filled.add(x28, 4, canvas=canvas)
     monkeypatch.undo()
     assert tree(filled.dir) == before  # no temp file left, nothing half written
@@ -371,7 +373,7 @@ BAD_ARCHIVES = {
     ),
     "a JPEG named .png": (
         lambda m: {**m, _first_image(m): _jpeg()},
-        "not a PNG",
+        "not a readable PNG",
     ),
     "a truncated PNG": (
         lambda m: {**m, _first_image(m): m[_first_image(m)][:60]},
@@ -473,3 +475,125 @@ def test_personal_accuracy_counts_the_examples_a_model_reads_right(filled):
 
 def test_an_empty_set_has_no_accuracy(store):
     assert personal_accuracy(lambda X: X, store.dir) is None
+
+
+# --- damage is contained -------------------------------------------------------------------------
+
+
+def _damage(store: PersonalSet, item_id: str) -> None:
+    path = store.image_path(item_id)
+    path.write_bytes(path.read_bytes()[:60])  # a truncated PNG: header fine, pixels gone
+
+
+def test_a_truncated_drawing_is_listed_as_damaged_and_skipped_everywhere(filled):
+    victim = filled.items()[2]
+    _damage(filled, victim.id)
+    listing = filled.listing()
+    assert listing.damaged == [victim.id]
+    assert victim.id not in [it.id for it in listing.items] and len(listing.items) == 5
+    assert any("damaged image file" in p for p in listing.problems)
+    items, X, y = filled.dataset()  # what fine-tuning and scoring read
+    assert len(items) == len(y) == 5 and X.shape == (5, 784)
+    assert filled.score(lambda X: np.eye(10)[np.zeros(len(X), int)]).n == 5
+
+
+def test_a_damaged_drawing_is_left_out_of_the_export_which_imports_again(filled, tmp_path):
+    victim = filled.items()[0]
+    _damage(filled, victim.id)
+    blob = filled.export_zip()
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(blob)).read("manifest.json"))
+    assert manifest["left_out"]["ids"] == [victim.id]
+    assert victim.id not in [d["id"] for d in manifest["items"]]
+    fresh = PersonalSet(tmp_path / "fresh")
+    assert fresh.import_zip(blob).added == 5
+
+
+def test_a_damaged_canvas_is_dropped_from_the_export_but_its_drawing_kept(filled, tmp_path):
+    victim = filled.items()[0]
+    filled.canvas_path(victim.id).write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    blob = filled.export_zip()
+    fresh = PersonalSet(tmp_path / "fresh")
+    assert fresh.import_zip(blob).added == 6
+    assert fresh.canvas(victim.id) is None
+
+
+def test_a_damaged_drawing_can_be_deleted(filled):
+    victim = filled.items()[1]
+    _damage(filled, victim.id)
+    assert filled.delete(victim.id)
+    listing = filled.listing()
+    assert listing.damaged == [] and len(listing.items) == 5
+    assert not filled.image_path(victim.id).exists()
+
+
+def test_repair_works_without_the_manifest_even_with_a_damaged_image(filled):
+    victim = filled.items()[3]
+    _damage(filled, victim.id)
+    filled.manifest_path.unlink()
+    before = filled.repair()
+    assert len(before.items) == 5 and before.damaged == [victim.id]
+    assert len(filled.manifest_path.read_text().splitlines()) == 5
+    assert filled.image_path(victim.id).exists()  # kept for the user to delete
+
+
+def test_a_damaged_drawing_is_reported_again_once_rewritten(filled):
+    victim = filled.items()[0]
+    path = filled.image_path(victim.id)
+    good = path.read_bytes()
+    _damage(filled, victim.id)
+    assert filled.listing().damaged == [victim.id]
+    path.write_bytes(good)  # restored from a backup
+    assert filled.listing().damaged == []
+
+
+# --- limits, checked before decoding ------------------------------------------------------------
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """The first bytes of a PNG declaring width x height; no pixels follow."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(ihdr))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+    )
+
+
+def test_a_canvas_declaring_2048_pixels_a_side_is_refused_before_decoding(filled, monkeypatch):
+    members = _members(filled)
+    canvas = next(n for n in members if n.endswith(".canvas.png"))
+    members[canvas] = _png_header(2048, 2048)
+    decoded = []
+    monkeypatch.setattr(personal, "_decode_png", lambda *a: decoded.append(a))
+    with pytest.raises(ImportRefused, match="2,048 x 2,048 pixels; at most 1024 x 1024"):
+        PersonalSet(filled.dir.parent / "fresh").import_zip(_archive(members))
+    assert decoded == []
+
+
+def test_an_archive_over_the_pixel_budget_is_refused_before_decoding(filled, monkeypatch):
+    blob = filled.export_zip()
+    monkeypatch.setattr(personal, "MAX_IMPORT_PIXELS", 3 * 28 * 28)
+    decoded = []
+    monkeypatch.setattr(personal, "_decode_png", lambda *a: decoded.append(a))
+    with pytest.raises(ImportRefused, match="add up to more than 2,352 pixels"):
+        PersonalSet(filled.dir.parent / "fresh").import_zip(blob)
+    assert decoded == []
+
+
+def test_the_pixel_budget_admits_a_full_export_of_app_sized_canvases():
+    per_item = 280 * 280 + 28 * 28
+    assert personal.MAX_IMPORT_PIXELS >= personal.MAX_ITEMS * per_item
+
+
+def test_a_canvas_that_is_not_rgba_or_too_large_is_refused_when_kept(store):
+    x28, canvas = drawing(1)
+    with pytest.raises(ValueError, match="RGBA"):
+        store.add(x28, 1, canvas=canvas[..., 0])  # an L-mode canvas
+    with pytest.raises(ValueError, match="at most 1024 x 1024"):
+        store.add(x28, 1, canvas=np.zeros((1025, 20, 4), np.uint8))
+    assert len(store) == 0

@@ -183,3 +183,64 @@ def test_the_naive_resize_leaves_a_corner_drawing_in_the_corner():
 def test_an_image_that_is_not_uint8_is_refused_with_a_clear_error():
     with pytest.raises(ValueError, match="uint8"):
         canvas_to_mnist(np.zeros((SIDE, SIDE, 4), np.float32))
+
+
+# --- canvas limits: checked before any work --------------------------------------------------
+
+
+def _png(image: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_an_rgba_canvas_png_decodes_to_the_same_pixels():
+    from core.preprocess import canvas_from_png
+
+    img = np.random.default_rng(0).integers(0, 256, (280, 280, 4), dtype=np.uint8)
+    np.testing.assert_array_equal(canvas_from_png(_png(img)), img)
+    assert canvas_from_png(None) is None
+
+
+def test_a_canvas_that_is_not_rgba_is_refused_with_a_message():
+    from core.preprocess import canvas_from_png, check_canvas
+
+    grey = np.zeros((280, 280), np.uint8)
+    with pytest.raises(ValueError, match="RGBA"):
+        canvas_from_png(_png(grey))
+    with pytest.raises(ValueError, match="RGBA"):
+        check_canvas(grey)
+    with pytest.raises(ValueError, match="RGBA"):
+        check_canvas(np.zeros((280, 280, 4), np.float32))
+
+
+def test_a_huge_canvas_is_refused_from_its_header_before_decoding():
+    import struct
+    import zlib
+
+    from core.preprocess import canvas_from_png, check_canvas
+
+    ihdr = struct.pack(">IIBBBBB", 10_000, 10_000, 8, 6, 0, 0, 0)  # RGBA, 10,000 x 10,000
+    chunk = b"IHDR" + ihdr
+    header_only = (
+        b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    )  # no pixel data at all: decoding would fail, so refusing proves the header was enough
+    with pytest.raises(ValueError, match="10000 x 10000 pixels; a canvas image may be at most"):
+        canvas_from_png(header_only)
+    with pytest.raises(ValueError, match="at most 1024 x 1024"):
+        check_canvas(np.zeros((1, 1025, 4), np.uint8))
+    assert check_canvas(np.zeros((1024, 1024, 4), np.uint8)).shape == (1024, 1024, 4)
+
+
+def test_a_damaged_canvas_png_is_a_message_not_a_traceback():
+    from core.preprocess import canvas_from_png
+
+    blob = _png(np.zeros((280, 280, 4), np.uint8))
+    with pytest.raises(ValueError, match="damaged|readable"):
+        canvas_from_png(blob[: len(blob) // 2])
+    with pytest.raises(ValueError, match="readable"):
+        canvas_from_png(b"hello")

@@ -133,6 +133,16 @@ def test_snapshot_is_a_copy_not_the_live_weights(toy):
         (dict(momentum=1.0), "momentum"),
         (dict(augment="mixup"), "augment"),
         (dict(train_size=59_000), "training size"),
+        (dict(hidden="512"), "hidden layers must be a list of whole numbers, got '512'"),
+        (dict(hidden=(512.0,)), "whole numbers"),
+        (dict(seed=-1), "seed must be 0 or more"),
+        (dict(seed=1.5), "seed must be a whole number"),
+        (dict(seed=True), "seed must be a whole number"),
+        (dict(step_every=float("nan")), "step_every must be a whole number"),
+        (dict(eval_every=2.5), "eval_every must be a whole number"),
+        (dict(log_every=float("nan")), "log_every must be a whole number"),
+        (dict(epochs=3.0), "epochs must be a whole number"),
+        (dict(l2=float("inf")), "L2 strength"),
     ],
 )
 def test_invalid_settings_raise_a_readable_error(bad, words):

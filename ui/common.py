@@ -1,14 +1,21 @@
-"""What every page shares: the session's id, its training job, the model in use, the sidebar.
+"""What every page shares: the workspace, its training job, the model in use, the sidebar.
 
 Pages call these and stay thin. This module (with pages/) is where streamlit lives; it reads
 jobs only through core.jobs snapshots and never runs training itself. Contract for other pages:
-`current_model()`, `require_model()`, `model_picker(key)`, `render_sidebar()`, `session_id()`,
-`predict(model, x28)`.
+`current_workspace()`, `current_model()`, `require_model()`, `model_picker(key)`,
+`render_sidebar()`, `session_id()`, `predict(model, x28)`.
+
+Who is who: on localhost everything belongs to the one workspace "local". When the app is
+shared (NNDIGITS_SHARED=1, or a server.address other than loopback) each signed-in user
+(`st.login`, OpenID Connect configured in .streamlit/secrets.toml) gets a workspace; without
+sign-in configured everyone shares the "guest" workspace and every page says so. A job belongs to
+the workspace that started it: the UI reattaches and controls only jobs of its own workspace.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import threading
 import uuid
 
@@ -16,7 +23,9 @@ import streamlit as st
 
 from core import jobs
 from core.jobs import JobView, get_manager
-from core.model_store import DEFAULT, Model, ModelFileError, list_models, load_model, save_model
+from core.model_store import DEFAULT, Model, ModelFileError
+from core.store import workspace
+from core.store.workspace import Workspace
 from core.train import TrainConfig
 
 APP_BLAS_THREADS = 1  # one BLAS thread per training job; the other core serves the pages
@@ -25,7 +34,9 @@ JOB_PARAM = "job"  # URL query parameter carrying this session's training job id
 LIVE = "__in_training__"  # model choice meaning "the network this session is training"
 MODEL_KEY = "model_choice"  # session_state: the chosen model's name, or LIVE
 KEEP_PREFIX = "cfg_"  # widget keys kept when the user visits another page
-LOCAL_OWNER = "local"  # the one workspace of a machine without workspaces
+
+SHARED_ENV = "NNDIGITS_SHARED"  # "1": this server is shared, whatever address it listens on
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 _setup_lock = threading.Lock()
 _setup_done = False
@@ -66,11 +77,86 @@ def session_id() -> str:
 def owner_id() -> str:
     """Who owns this session's jobs: the workspace id, fixed when a job is submitted.
 
-    Jobs refuse control calls (and reattaching after a reload) from any other owner. Until
-    workspaces land (ui.common.current_workspace().id), a machine is one workspace, "local",
-    so a reload, which starts a new session, still finds its run by the id in the URL.
+    Jobs refuse control calls (and reattaching after a reload) from any other owner, so
+    knowing a run's id is not enough to take it over; a reload, which starts a new session in
+    the same workspace, still finds its run by the id in the URL.
     """
-    return LOCAL_OWNER
+    return current_workspace().id
+
+
+# --- whose app this is ----------------------------------------------------------------------------
+
+
+def is_shared() -> bool:
+    """Whether people other than the one at this computer can reach the app.
+
+    `make run` pins server.address to 127.0.0.1 (also in .streamlit/config.toml); `make share`
+    listens on every interface and sets NNDIGITS_SHARED=1. An address that is not loopback
+    counts as shared even without the variable.
+    """
+    if os.environ.get(SHARED_ENV, "").strip().lower() in ("1", "true", "yes"):
+        return True
+    address = st.get_option("server.address")
+    return bool(address) and address not in LOOPBACK
+
+
+def sign_in_configured() -> bool:
+    """Whether .streamlit/secrets.toml has an [auth] section for st.login."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file at all (StreamlitSecretNotFoundError) or a broken one
+        return False
+
+
+def _user() -> dict:
+    try:
+        return st.user.to_dict()
+    except Exception:
+        return {}
+
+
+def current_workspace() -> Workspace:
+    """This session's workspace: "local" on localhost; the signed-in user's when shared (a
+    visitor who is not signed in is shown the sign-in prompt and the script stops)."""
+    if not is_shared():
+        return workspace.local()
+    if not sign_in_configured():
+        return workspace.guest()
+    user = _user()
+    if not user.get("is_logged_in"):
+        _sign_in_prompt()
+    return workspace.for_user(user.get("iss"), user.get("sub"), user.get("email"))
+
+
+def _sign_in_prompt() -> None:
+    st.title("Digits from scratch")
+    st.info(
+        "This app is shared on this network. Sign in to get your own space: your drawings, "
+        "saved models and training runs are yours alone.",
+        icon=":material/lock:",
+    )
+    st.button("Sign in", type="primary", icon=":material/login:", on_click=st.login)
+    st.stop()
+
+
+def render_access() -> None:
+    """Who this workspace belongs to (sidebar) and, on a shared server without sign-in, a
+    banner on every page saying that everything here is everyone's."""
+    if not is_shared():
+        return
+    ws = current_workspace()
+    if ws.id == workspace.GUEST:
+        st.warning(
+            "**This server is shared and sign-in is not set up.** Everyone who opens it shares "
+            "one workspace: they can see, change and delete the drawings and models here, and "
+            "control the training runs. To give each person their own, configure sign-in "
+            "(README, *Sharing the app*).",
+            icon=":material/group:",
+        )
+        return
+    with st.sidebar:
+        st.caption(f"Signed in as **{ws.label}**: your drawings, models and runs are yours.")
+        st.button("Sign out", key="sign_out", icon=":material/logout:", on_click=st.logout)
 
 
 def keep_widget_state(prefix: str = KEEP_PREFIX) -> None:
@@ -146,7 +232,7 @@ def save_trained(name: str, overwrite: bool = False):
     net = manager.snapshot(job_id, owner_id())
     if view is None or net is None or "done" not in view.last:
         raise ValueError("There is no finished training run to save; press Start first.")
-    path = save_model(
+    path = current_workspace().save_model(
         name.strip(),
         net,
         TrainConfig.from_dict(view.meta["config"]),
@@ -211,7 +297,7 @@ def current_model() -> Model | None:
         else:
             choice = DEFAULT  # the run has no weights yet (queued, loading data): use default
     try:
-        model = load_model(choice)
+        model = current_workspace().load_model(choice)
     except (ModelFileError, ValueError) as e:
         state["model_problem"] = (choice, str(e))
         return None
@@ -264,7 +350,7 @@ def model_picker(key: str, label: str = "Model") -> Model | None:
     """
     state = st.session_state
     model = current_model()  # first, as it falls back to default when the run is gone
-    options = list_models()
+    options = current_workspace().model_names()
     if train_job_id() is not None:
         options.insert(0, LIVE)
     choice = state.get(MODEL_KEY, DEFAULT)
@@ -294,7 +380,9 @@ def predict(model: Model, x28):
 
 
 def render_sidebar() -> None:
-    """Model in use and the live status of this session's training job, on every page."""
+    """Model in use and the live status of this session's training job, on every page; on a
+    shared server also who is signed in (or the banner saying nobody is)."""
+    render_access()
     with st.sidebar:
         model = model_picker("sidebar_model", "Model in use")
         if model is not None:

@@ -20,9 +20,9 @@ from core.finetune import (
     save_finetuned,
 )
 from core.jobs import finetune_job, get_manager
-from core.model_store import Model, ModelFileError, list_models, load_model
+from core.model_store import Model, ModelFileError
 from core.personal import MAX_ZIP_BYTES, ImportRefused, Listing, PersonalSet, score_arrays
-from ui.common import MODEL_KEY, current_model, owner_id, predict
+from ui.common import MODEL_KEY, current_model, current_workspace, owner_id, predict
 
 FINETUNE = "finetune"  # the job kind
 FT_PARAM = "ft"  # URL query parameter carrying this session's fine-tuning job id
@@ -38,13 +38,38 @@ def _drawings(n: int) -> str:
 # --- the Draw page ------------------------------------------------------------------------------
 
 
+def workspace_store() -> PersonalSet:
+    """The drawings of this session's workspace."""
+    return PersonalSet(current_workspace().personal)
+
+
 def _keep(store: PersonalSet, x28, rgba, label: int, prediction, model) -> None:
-    """Store the drawing as `label`; a drawing kept earlier with another label is relabelled."""
-    existing = store.find(x28)
-    if existing is not None and existing.label != label:
-        store.delete(existing.id)
-    name = getattr(model, "name", None)
-    store.add(x28, label, canvas=rgba, source="draw", prediction=prediction, model=name)
+    """Store the drawing as `label`; a drawing kept earlier with another label is relabelled.
+
+    A refusal (full disk, a canvas that is not RGBA) is shown as a message; nothing is lost."""
+    try:
+        existing = store.find(x28)
+        if existing is not None and existing.label != label:
+            store.delete(existing.id)
+        name = getattr(model, "name", None)
+        store.add(x28, label, canvas=rgba, source="draw", prediction=prediction, model=name)
+    except ValueError as e:  # StorageError is one
+        st.error(str(e))
+
+
+def _safely(action, *args) -> None:
+    """Run a store action from a button; a refusal becomes a message shown on the next run."""
+    try:
+        action(*args)
+    except ValueError as e:  # StorageError is one
+        st.session_state["md_error"] = str(e)
+
+
+def render_store_error() -> None:
+    """The message of a store action that failed on the last click, if any."""
+    message = st.session_state.pop("md_error", None)
+    if message:
+        st.error(message)
 
 
 def render_feedback(model, rgba, x28, prediction=None) -> None:
@@ -59,7 +84,7 @@ def render_feedback(model, rgba, x28, prediction=None) -> None:
         prediction = predict(model, x28)[0]
     elif prediction is not None and np.ndim(prediction) > 0:
         prediction = int(np.argmax(prediction))
-    store = PersonalSet()
+    store = workspace_store()
 
     st.markdown("**Was it right?** Keep this drawing to teach the network your handwriting.")
     right_col, wrong_col, note_col = st.columns([1, 1.4, 3], vertical_alignment="center")
@@ -99,7 +124,7 @@ def render_problems(store: PersonalSet, listing: Listing) -> None:
         + "\n".join(f"- {p}" for p in listing.problems),
         icon=":material/build:",
     )
-    st.button("Rewrite the index", key="md_repair", on_click=store.repair)
+    st.button("Rewrite the index", key="md_repair", on_click=_safely, args=(store.repair,))
 
 
 def _thumbnail(store: PersonalSet, item_id: str) -> np.ndarray:
@@ -107,8 +132,32 @@ def _thumbnail(store: PersonalSet, item_id: str) -> np.ndarray:
     return np.asarray(img)
 
 
+def render_damaged(store: PersonalSet, listing: Listing) -> None:
+    """Drawings whose image file is damaged: left out of everything, deletable here."""
+    if not listing.damaged:
+        return
+    with st.expander(f"Damaged drawings ({len(listing.damaged)})", icon=":material/broken_image:"):
+        st.caption(
+            "Their image file cannot be read (cut short or overwritten outside the app). They are "
+            "left out of fine-tuning, scores and exports. Delete them to tidy up."
+        )
+        for item_id in listing.damaged[:PER_PAGE]:
+            left, right = st.columns([3, 1], vertical_alignment="center")
+            left.code(item_id, language=None)
+            right.button(
+                "Delete",
+                key=f"md_del_damaged_{item_id}",
+                icon=":material/delete:",
+                type="tertiary",
+                on_click=_safely,
+                args=(store.delete, item_id),
+            )
+
+
 def render_collection(store: PersonalSet, listing: Listing) -> None:
     """Counts per digit, a digit filter and a grid of thumbnails with a delete button each."""
+    render_store_error()
+    render_damaged(store, listing)
     counts = listing.counts()
     if not listing.items:
         st.info(
@@ -153,7 +202,7 @@ def render_collection(store: PersonalSet, listing: Listing) -> None:
                 )
                 try:
                     thumb = _thumbnail(store, item.id)
-                except FileNotFoundError:  # deleted from another tab a moment ago
+                except Exception:  # deleted or damaged from elsewhere a moment ago
                     continue
                 st.image(thumb, caption=f"{item.label}{read}")
                 st.button(
@@ -161,8 +210,8 @@ def render_collection(store: PersonalSet, listing: Listing) -> None:
                     key=f"md_del_{item.id}",
                     icon=":material/delete:",
                     type="tertiary",
-                    on_click=store.delete,
-                    args=(item.id,),
+                    on_click=_safely,
+                    args=(store.delete, item.id),
                     help=f"Delete this {item.label} (kept {item.created}).",
                 )
 
@@ -176,6 +225,8 @@ def import_archive(store: PersonalSet, data: bytes) -> tuple[str, str]:
         report = store.import_zip(data)
     except ImportRefused as e:
         return "error", f"The archive was not imported. {e}"
+    except ValueError as e:  # StorageError: the disk refused; what was there is unchanged
+        return "error", str(e)
     dup = f"; {report.duplicates} were here already" if report.duplicates else ""
     return "success", f"Imported {_drawings(report.added)}{dup}."
 
@@ -196,6 +247,11 @@ def render_transfer(store: PersonalSet, listing: Listing) -> None:
             disabled=not listing.items,
             key="md_export",
         )
+        if listing.damaged:
+            st.caption(
+                f"{_drawings(len(listing.damaged))} with a damaged image file are left out of "
+                f"the export (the archive's manifest lists them under 'left_out')."
+            )
     with right:
         st.markdown("**Import**")
         upload = st.file_uploader(
@@ -257,11 +313,11 @@ def _start(model: Model, store: PersonalSet, config: FinetuneConfig) -> None:
 
 
 def _suggest_name(base: str) -> str:
-    taken = set(list_models())
+    taken = {n.lower() for n in current_workspace().model_names()}
     stem = base if base in taken else "my"
     for k in range(1, 1000):
         name = f"{stem}-handwriting" + ("" if k == 1 else f"-{k}")
-        if name not in taken:
+        if name.lower() not in taken:
             return name
     return "my-handwriting"
 
@@ -340,7 +396,9 @@ def _results(view) -> None:
             try:
                 if net is None:
                     raise ValueError("The fine-tuned network is gone; start again.")
-                save_finetuned(name.strip(), net, base, config, done)
+                ws = current_workspace()
+                ws.check_new_name(name.strip())
+                save_finetuned(name.strip(), net, base, config, done, directory=ws.models)
             except (ValueError, FileExistsError) as e:
                 st.error(str(e))
             else:
@@ -432,7 +490,7 @@ def render_finetune(store: PersonalSet, listing: Listing) -> None:
 
 def render_models_on_my_digits(current: str | None = None) -> None:
     """Every saved model's accuracy on the user's digits next to its MNIST test accuracy."""
-    store = PersonalSet()
+    store = workspace_store()
     X, y = store.arrays()
     with st.expander(f"Every model on MNIST and on your digits ({len(y)} kept)"):
         if len(y) == 0:
@@ -442,9 +500,10 @@ def render_models_on_my_digits(current: str | None = None) -> None:
             )
             return
         rows = []
-        for name in list_models():
+        ws = current_workspace()
+        for name in ws.model_names():
             try:
-                model = load_model(name)
+                model = ws.load_model(name)
             except (ModelFileError, ValueError):
                 continue
             score = score_arrays(model, X, y)
