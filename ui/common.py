@@ -18,6 +18,7 @@ from core import jobs
 from core.jobs import JobView, get_manager
 from core.model_store import DEFAULT, Model, ModelFileError, list_models, load_model, save_model
 from core.train import TrainConfig
+from ui.i18n import language_switch
 
 APP_BLAS_THREADS = 1  # one BLAS thread per training job; the other core serves the pages
 TRAIN = "train"  # the job kind of the Train page
@@ -282,6 +283,7 @@ def predict(model: Model, x28):
 def render_sidebar() -> None:
     """Model in use and the live status of this session's training job, on every page."""
     with st.sidebar:
+        language_switch()
         model = model_picker("sidebar_model", "Model in use")
         if model is not None:
             st.caption(model_caption(model))
