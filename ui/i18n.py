@@ -87,7 +87,7 @@ def _browser_locale() -> str | None:
 
 
 def t(key: str, **fmt) -> str:
-    """The text of `key` in this session's language, e.g. t("home.step_of", n=2)."""
+    """The text of `key` in this session's language, e.g. t("how.layer", l=2) -> "Layer 2"."""
     return translate(language(), key, **fmt)
 
 
