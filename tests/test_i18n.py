@@ -174,3 +174,13 @@ def test_an_unknown_language_in_the_url_falls_back_without_an_error(shipped_mode
     assert not at.exception
     assert at.title[0].value == "Digits from scratch"
     assert lang_param(at) == "en"
+
+
+def test_the_chinese_readme_sits_beside_the_english_one_with_the_same_quick_start():
+    english = (ROOT / "README.md").read_text(encoding="utf-8")
+    chinese = (ROOT / "README.zh.md").read_text(encoding="utf-8")
+    assert "(README.zh.md)" in english and "(README.md)" in chinese
+    for command in ("make run", "make test", "--preset seed", "?lang=zh"):
+        assert command in chinese, command
+    assert "《你能只用高中数学编写一个神经网络吗？》" in chinese
+    assert "https://github.com/Prashantmdgl9/NN_scratch" in chinese
