@@ -184,3 +184,12 @@ def test_the_chinese_readme_sits_beside_the_english_one_with_the_same_quick_star
         assert command in chinese, command
     assert "《你能只用高中数学编写一个神经网络吗？》" in chinese
     assert "https://github.com/Prashantmdgl9/NN_scratch" in chinese
+
+
+def test_every_text_formats_and_its_maths_keeps_single_braces():
+    for lang, cat in catalogs().items():
+        for key, text in cat.items():
+            out = i18n.translate(lang, key, **{name: "7" for name in i18n.placeholders(text)})
+            assert "{{" not in out and "}}" not in out, (lang, key)
+    assert i18n.translate("en", "how.check.mostly").count("$10^{-4}$") == 1
+    assert "$W_{3}$" in i18n.translate("en", "how.step.entry", layer=3, unit=1, input=2)

@@ -4,6 +4,7 @@ Texts live in one catalog per language, locales/<lang>.json, grouped by page ("h
 "how.forward.title"); `t(key, **fmt)` looks a key up and fills its {placeholders}. The language
 comes from ?lang= in the URL, else this session's choice, else the browser's language, and goes
 back into the URL on every run, so a reload or a shared link opens in the same language.
+Texts are str.format templates: maths goes in $...$, and a literal brace is doubled ($10^{{-5}}$).
 tests/test_i18n.py keeps the catalogs in step (same keys, same placeholders).
 """
 
@@ -51,12 +52,13 @@ def placeholders(text: str) -> set[str]:
 def translate(lang: str, key: str, **fmt) -> str:
     """The text of `key` in `lang` (English if that language lacks it), {placeholders} filled.
 
-    A key missing everywhere shows as the key itself: a visible slip, never a traceback.
+    A key missing everywhere shows as the key itself: a visible slip, never a traceback. Every
+    text is formatted, placeholders or not, so doubled braces always read as one.
     """
     text = catalog(lang).get(key)
     if text is None:
         text = catalog(DEFAULT).get(key, key)
-    return text.format(**fmt) if fmt else text
+    return text.format(**fmt)
 
 
 def browser_language(locale: str | None) -> str:
