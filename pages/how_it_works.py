@@ -19,7 +19,22 @@ ensure_app_navigation()
 st.title(t("how.title"))
 st.markdown(t("how.intro", article=ARTICLE_URL, code=CODE_URL))
 
-article = st.toggle(t("how.article_switch"), key="hiw_article", help=t("how.article_help"))
+# The switch remembers its position in a plain key: a widget's own state is dropped while
+# another page is shown, and a reader coming back expects the article's network still on.
+ARTICLE_ON = "hiw_article_on"
+
+
+def _remember_switch() -> None:
+    st.session_state[ARTICLE_ON] = st.session_state["hiw_article"]
+
+
+article = st.toggle(
+    t("how.article_switch"),
+    value=st.session_state.get(ARTICLE_ON, False),
+    key="hiw_article",
+    help=t("how.article_help"),
+    on_change=_remember_switch,
+)
 model = require_article_model() if article else require_model()
 net = model.net
 depth = len(net.W)

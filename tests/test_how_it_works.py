@@ -209,3 +209,14 @@ def app_weights_dir(weights_tmp, shipped_model):
     manager = get_manager()
     for view in manager.views():
         manager.forget(view.id)
+
+
+def test_the_article_switch_stays_on_after_a_visit_to_another_page(app_weights_dir):
+    save_article_net(app_weights_dir)
+    at = open_how_it_works(**with_drawing())
+    at.toggle(key="hiw_article").set_value(True).run()
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/how_it_works.py").run()
+    assert not at.exception
+    assert at.toggle(key="hiw_article").value is True
+    assert any("**article**, 784-10-10" in c.value for c in at.caption)
