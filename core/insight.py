@@ -324,7 +324,8 @@ def walkthrough(net: Network, x, label, forget_activation_derivative: bool = Fal
 
     The article keeps examples in columns (Z1 = W1 X + b1, W1 is (h, 784)); here rows are
     examples, so each product is its transpose: Z1 = X W1 + b1 with W1 (784, h), and
-    dW1 = (1/m) dZ1^T X in the article becomes (1/m) X^T dZ1. The numbers are the same.
+    dW1 = (1/m) dZ1 X^T in the article becomes (1/m) X^T dZ1. The numbers are the same;
+    `article_view` turns them back into the article's orientation.
     `forget_activation_derivative` plants a classic bug (dZ_l = dA_l, no g'(Z_l)) so the
     gradient check has something to catch.
     """
