@@ -3,23 +3,35 @@
 Pages live in pages/ and stay thin; shared helpers are in ui/, the engine in core/.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from ui.common import keep_widget_state, render_sidebar, setup_app
+from ui.i18n import t
 
-st.set_page_config(page_title="Neural network digits", page_icon=":material/draw:", layout="wide")
+# The icon is a file here, not an icon font fetched from a server: the app works offline.
+ICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")
+
+st.set_page_config(page_title="Digits from scratch", page_icon=ICON, layout="wide")
 setup_app()
 keep_widget_state()
 
 nav = st.navigation(
     [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-        st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
-        st.Page("pages/my_digits.py", title="My digits", icon=":material/collections_bookmark:"),
-        st.Page("pages/inspect.py", title="Inspect", icon=":material/query_stats:"),
-        st.Page("pages/models.py", title="Models", icon=":material/inventory_2:"),
-        st.Page("pages/how_it_works.py", title="How it works", icon=":material/function:"),
+        st.Page("pages/home.py", title=t("app.page.home"), icon=":material/home:", default=True),
+        st.Page("pages/train.py", title=t("app.page.train"), icon=":material/model_training:"),
+        st.Page("pages/draw.py", title=t("app.page.draw"), icon=":material/draw:"),
+        st.Page(
+            "pages/my_digits.py",
+            title=t("app.page.my_digits"),
+            icon=":material/collections_bookmark:",
+        ),
+        st.Page("pages/inspect.py", title=t("app.page.inspect"), icon=":material/query_stats:"),
+        st.Page("pages/models.py", title=t("app.page.models"), icon=":material/inventory_2:"),
+        st.Page(
+            "pages/how_it_works.py", title=t("app.page.how_it_works"), icon=":material/function:"
+        ),
     ]
 )
 render_sidebar()

@@ -324,7 +324,8 @@ def walkthrough(net: Network, x, label, forget_activation_derivative: bool = Fal
 
     The article keeps examples in columns (Z1 = W1 X + b1, W1 is (h, 784)); here rows are
     examples, so each product is its transpose: Z1 = X W1 + b1 with W1 (784, h), and
-    dW1 = (1/m) dZ1^T X in the article becomes (1/m) X^T dZ1. The numbers are the same.
+    dW1 = (1/m) dZ1 X^T in the article becomes (1/m) X^T dZ1. The numbers are the same;
+    `article_view` turns them back into the article's orientation.
     `forget_activation_derivative` plants a classic bug (dZ_l = dA_l, no g'(Z_l)) so the
     gradient check has something to catch.
     """
@@ -354,6 +355,45 @@ def walkthrough(net: Network, x, label, forget_activation_derivative: bool = Fal
         if l > 0:
             dZ[l - 1] = dA[l] if forget_activation_derivative else dA[l] * g_prime(Z[l - 1])
     return Walkthrough(X, Y, labels, W, b, Z, A, loss, dZ, dW, db, dA, net.activation)
+
+
+@dataclass(frozen=True)
+class ArticleView:
+    """A walkthrough in the article's orientation: examples are columns.
+
+    Every matrix is the transpose of the code's, so the article's equations hold as written:
+    Z_l = W_l A_{l-1} + b_l, dZ_l = W_{l+1}^T dZ_{l+1} * g'(Z_l), dW_l = (1/m) dZ_l A_{l-1}^T,
+    db_l = (1/m) sum over the columns of dZ_l. Lists count from 0 as in Walkthrough.
+    """
+
+    X: np.ndarray  # (784, m)
+    Y: np.ndarray  # (10, m)
+    W: list[np.ndarray]  # (n_l, n_{l-1}): row j holds the weights into unit j
+    b: list[np.ndarray]  # (n_l, 1)
+    Z: list[np.ndarray]  # (n_l, m)
+    A: list[np.ndarray]  # (n_l, m); A[0] = X
+    dZ: list[np.ndarray]  # (n_l, m)
+    dW: list[np.ndarray]  # like W
+    db: list[np.ndarray]  # like b
+
+
+def article_view(walk: Walkthrough) -> ArticleView:
+    """The same numbers as `walk`, transposed into the article's columns (copies nothing big)."""
+
+    def col(v):
+        return v.reshape(-1, 1)
+
+    return ArticleView(
+        X=walk.X.T,
+        Y=walk.Y.T,
+        W=[w.T for w in walk.W],
+        b=[col(c) for c in walk.b],
+        Z=[z.T for z in walk.Z],
+        A=[a.T for a in walk.A],
+        dZ=[d.T for d in walk.dZ],
+        dW=[d.T for d in walk.dW],
+        db=[col(c) for c in walk.db],
+    )
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,11 @@ if [ "$what" = test ]; then
     echo "==> Installing Debian's chromium for the browser tests"
     apt_install chromium
   fi
+  if ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+    # The browser tests render the Chinese pages (and their screenshots): a CJK font, or boxes.
+    echo "==> Installing a Chinese font for the browser tests"
+    apt_install fonts-wqy-microhei
+  fi
   echo "==> Making sure MNIST is cached and verified"
   .venv/bin/python -m core.data
 fi

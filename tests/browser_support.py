@@ -145,7 +145,7 @@ def browser():
 @pytest.fixture
 def page(browser):
     """A fresh browser tab (its own Streamlit session) with a wide viewport."""
-    context = browser.new_context(viewport=VIEWPORT)
+    context = browser.new_context(viewport=VIEWPORT, locale="en-US")  # the app follows it
     tab = context.new_page()
     tab.set_default_timeout(TIMEOUT_MS)
     yield tab

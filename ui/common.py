@@ -27,6 +27,7 @@ from core.model_store import DEFAULT, Model, ModelFileError
 from core.store import workspace
 from core.store.workspace import Workspace
 from core.train import TrainConfig
+from ui.i18n import language_switch
 
 APP_BLAS_THREADS = 1  # one BLAS thread per training job; the other core serves the pages
 TRAIN = "train"  # the job kind of the Train page
@@ -384,6 +385,7 @@ def render_sidebar() -> None:
     shared server also who is signed in (or the banner saying nobody is)."""
     render_access()
     with st.sidebar:
+        language_switch()
         model = model_picker("sidebar_model", "Model in use")
         if model is not None:
             st.caption(model_caption(model))

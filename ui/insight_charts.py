@@ -30,6 +30,13 @@ OVERLAY = [
     [1.0, "rgba(178,24,43,0.95)"],
 ]
 
+# Colour bar numbers in plain decimals (0.0005, not 5.0e-4): d3's "r" rounds to 3 significant
+# digits without switching to exponents, and "~" drops trailing zeros.
+PLAIN = ".3~r"
+COLORBAR = dict(thickness=10, tickformat=PLAIN, exponentformat="none")
+# A colour bar shorter than this cannot hold three readable tick labels.
+MIN_BAR_PX = 120
+
 
 def _layout(title: str, height: int, **extra) -> dict:
     return dict(
@@ -87,16 +94,19 @@ def activation_figure(a: Sequence[float], layer: int, height: int | None = None)
         zmin=None if signed else 0,
         xgap=1,
         ygap=1,
-        colorbar=dict(thickness=10, len=1.0),
+        colorbar=dict(COLORBAR, lenmode="fraction", len=1.0),
         hovertemplate="unit %{customdata}: %{z:.3f}<extra></extra>",
     )
     title = f"Hidden layer {layer}: {a.size} units, {fired} above zero"
     # The layout goes into the constructor: every update_* call validates the figure again,
     # which makes them several times slower, and this figure is rebuilt on every stroke.
     hidden = dict(showticklabels=False, showgrid=False, ticks="", zeroline=False)
+    # At least as tall as a readable colour bar: one row of 10 units would otherwise leave it
+    # a 30-pixel sliver.
+    margins = 36 + 10
     layout = _layout(
         title,
-        height or 60 + 16 * rows,
+        height or margins + max(MIN_BAR_PX, 16 * rows),
         yaxis=dict(autorange="reversed", **hidden),
         xaxis=hidden,
     )
@@ -121,8 +131,8 @@ def saliency_figure(image, values, title: str, height: int = 300) -> go.Figure:
                 zmin=-m,
                 zmax=m,
                 colorscale=OVERLAY,
-                colorbar=dict(thickness=10, tickformat=".1e"),
-                hovertemplate="row %{y}, column %{x}: %{z:.2e}<extra></extra>",
+                colorbar=COLORBAR,
+                hovertemplate="row %{y}, column %{x}: %{z:.3~r}<extra></extra>",
             ),
         ],
         layout=_layout(title, height, plot_bgcolor="white", **_image_axes()),
@@ -165,7 +175,7 @@ def mosaic_figure(
             zmin=-m if signed else 0,
             zmax=m,
             showscale=signed,
-            colorbar=dict(thickness=10),
+            colorbar=COLORBAR,
             hovertemplate="%{customdata}<br>value %{z:.3f}<extra></extra>",
         )
     )
@@ -310,31 +320,53 @@ def class_counts_figure(train: Sequence[int], test: Sequence[int], height: int =
     return fig
 
 
-def before_after_figure(P_before, P_after, label: int, height: int = 280) -> go.Figure:
-    """The ten probabilities before and after one gradient step, the chosen label marked."""
+def before_after_figure(
+    P_before,
+    P_after,
+    label: int,
+    height: int = 280,
+    title: str = "Probabilities before and after the step",
+    names: tuple[str, str] = ("before", "after one step"),
+    mark: str = "label",
+    digit: str = "digit",
+) -> go.Figure:
+    """The ten probabilities before and after one gradient step, the chosen label marked.
+
+    The words (title, legend, mark, axis) come in from the page, in the reader's language.
+    """
     digits = [str(d) for d in range(len(P_before))]
     fig = go.Figure(
         [
-            go.Bar(x=digits, y=np.asarray(P_before), name="before", marker_color=MUTED),
-            go.Bar(x=digits, y=np.asarray(P_after), name="after one step", marker_color=HIGHLIGHT),
+            go.Bar(x=digits, y=np.asarray(P_before), name=names[0], marker_color=MUTED),
+            go.Bar(x=digits, y=np.asarray(P_after), name=names[1], marker_color=HIGHLIGHT),
         ]
     )
-    fig.add_annotation(
-        x=str(label), y=1.05, text="label", showarrow=False, font=dict(color=HIGHLIGHT)
-    )
+    fig.add_annotation(x=str(label), y=1.05, text=mark, showarrow=False, font=dict(color=HIGHLIGHT))
     fig.update_layout(
-        **_layout("Probabilities before and after the step", height),
+        **_layout(title, height),
         barmode="group",
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
     )
-    fig.update_xaxes(title="digit", type="category")
+    fig.update_xaxes(title=digit, type="category")
     fig.update_yaxes(range=[0, 1.1], tickformat=".0%")
     return fig
 
 
-def gradcheck_figure(rows, height: int = 300) -> go.Figure:
-    """Relative error of each checked weight on a log scale, against the usual rule of thumb."""
-    names = [f"W{r.layer}[{r.i},{r.j}]" for r in rows]
+def gradcheck_figure(
+    rows,
+    height: int = 300,
+    title: str = "Relative error, backprop vs finite differences",
+    agree: str = "below: they agree",
+    bug: str = "above: a bug",
+    axis: str = "relative error",
+    both_zero: str = "0 (both 0)",
+) -> go.Figure:
+    """Relative error of each checked weight on a log scale, against the usual rule of thumb.
+
+    Weights are named as the article indexes them, W_l[unit, input] (the code's W_l[input, unit]
+    transposed). The words come in from the page, in the reader's language.
+    """
+    names = [f"W{r.layer}[{r.j},{r.i}]" for r in rows]
     errs = [max(r.rel_error, 1e-16) for r in rows]
     colours = [HIGHLIGHT if e < 1e-5 else ("#ff7f0e" if e < 1e-2 else WRONG) for e in errs]
     fig = go.Figure(
@@ -342,13 +374,13 @@ def gradcheck_figure(rows, height: int = 300) -> go.Figure:
             x=names,
             y=errs,
             marker_color=colours,
-            text=[f"{r.rel_error:.0e}" if r.rel_error > 0 else "0 (both 0)" for r in rows],
+            text=[f"{r.rel_error:.0e}" if r.rel_error > 0 else both_zero for r in rows],
             textposition="outside",
             cliponaxis=False,
             hovertemplate="%{x}: %{y:.1e}<extra></extra>",
         )
     )
-    for y, text in ((1e-5, "below: they agree"), (1e-2, "above: a bug")):
+    for y, text in ((1e-5, agree), (1e-2, bug)):
         fig.add_hline(y=y, line_dash="dot", line_color=MUTED)
         # Annotations on a log axis take log10 of the value, unlike shapes.
         fig.add_annotation(
@@ -361,7 +393,7 @@ def gradcheck_figure(rows, height: int = 300) -> go.Figure:
             yanchor="bottom",
             font=dict(size=11, color="#707070"),
         )
-    fig.update_layout(**_layout("Relative error, backprop vs finite differences", height))
-    fig.update_yaxes(type="log", range=[-16, 0.3], exponentformat="power", title="relative error")
+    fig.update_layout(**_layout(title, height))
+    fig.update_yaxes(type="log", range=[-16, 0.3], exponentformat="power", title=axis)
     fig.update_xaxes(type="category")
     return fig

@@ -1,5 +1,5 @@
 """The "see inside" views: the Draw page's insight panel, the cached per-model analyses behind it
-and the Inspect page, and the LaTeX that shows the article's equations with live numbers.
+and the Inspect page (the LaTeX of How it works is in ui/equations.py).
 
 Every number comes from core/insight.py; this module only caches, lays out and formats. Caches
 are bounded and keyed by model identity (name plus a checksum of the weights), so a retrained
@@ -224,57 +224,3 @@ def _neighbours_view(model, x28, reading) -> None:
             *(f"{int(l)} (d={d:.1f})" for l, d in zip(nb.labels, nb.distances, strict=True)),
         ],
     )
-
-
-# --- LaTeX with live numbers ---------------------------------------------------------------------
-
-
-def tex_number(v: float) -> str:
-    """A compact number for LaTeX: 0.0123, -1.2e-05."""
-    v = float(v)
-    if v == 0:
-        return "0"
-    if 1e-3 <= abs(v) < 1e4:
-        return f"{v:.4g}"
-    mant, exp = f"{v:.2e}".split("e")
-    return rf"{mant}\!\times\!10^{{{int(exp)}}}"
-
-
-def tex_excerpt(ex: insight.Excerpt) -> str:
-    """A bmatrix of an excerpt, with dots where the matrix goes on."""
-    more_rows = len(ex.rows) < (ex.shape[0] if len(ex.shape) == 2 else 1)
-    more_cols = len(ex.cols) < ex.shape[-1]
-    lines = []
-    for row in ex.values:
-        cells = [tex_number(v) for v in row]
-        if more_cols:
-            cells.append(r"\cdots")
-        lines.append(" & ".join(cells))
-    if more_rows:
-        lines.append(" & ".join([r"\vdots"] * len(ex.cols) + ([r"\ddots"] if more_cols else [])))
-    return r"\begin{bmatrix}" + r" \\ ".join(lines) + r"\end{bmatrix}"
-
-
-def shape_tex(shape) -> str:
-    return r" \times ".join(str(s) for s in shape)
-
-
-def excerpt_caption(ex: insight.Excerpt, row_kind: str, col_kind: str, why: str = "") -> str:
-    """Which entries an excerpt shows, e.g. "rows: pixel 350, 351; columns: unit 3, 17"."""
-    rows = ", ".join(map(str, ex.rows))
-    cols = ", ".join(map(str, ex.cols))
-    why = f" ({why})" if why else ""
-    if len(ex.shape) == 1 or ex.shape[0] == 1:
-        return f"{col_kind} {cols}{why}"
-    return f"rows: {row_kind} {rows}; columns: {col_kind} {cols}{why}"
-
-
-def show_excerpt(
-    name: str, M, rows=None, cols=None, row_kind="input", col_kind="unit", why=""
-) -> None:
-    """One quantity of the equations: its shape and a few entries, with where they sit."""
-    ex = insight.excerpt(M, rows=rows, cols=cols)
-    if not why and rows is None and cols is None:
-        why = "the busiest entries"
-    st.latex(rf"{name}\ \scriptstyle({shape_tex(M.shape)}):\ \displaystyle {tex_excerpt(ex)}")
-    st.caption(excerpt_caption(ex, row_kind, col_kind, why))
