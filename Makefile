@@ -22,3 +22,4 @@ bench:  ## speed and drawing-accuracy figures (installs the CPU PyTorch referenc
 	.venv/bin/python bench/threads.py
 	.venv/bin/python bench/app_speed.py
 	.venv/bin/python bench/drawings_accuracy.py default
+	.venv/bin/python bench/reading_accuracy.py

@@ -12,7 +12,7 @@ its shape. Categories, each with the reason a reader should give:
   shapes       triangles, squares, stars, arrows, hearts, grids ...;     -> not a digit
   dots         one click or dab with a wide pen;                         -> not a digit / too small
   pairs        two MNIST digits side by side, apart or touching;         -> more than one
-  tiny         one MNIST digit drawn 12-32 px tall;                      -> too small
+  tiny         one MNIST digit whose ink spans 12-34 px;                -> too small
   faint        one MNIST digit drawn in grey ink (8-30% white);          -> too faint
 
     python bench/nondigits.py [--seed N]     # build one set, print it, save a preview sheet
@@ -233,14 +233,15 @@ def _pair(rng, images, labels) -> tuple[np.ndarray, str]:
 
 
 def _tiny(rng, images, labels) -> tuple[np.ndarray, str]:
-    """One digit 12-32 px tall, anywhere: most pens make it a blob."""
+    """One digit whose ink spans 12-34 px on the canvas (pen included), anywhere."""
     i = rng.integers(len(images))
-    height = rng.uniform(12, 32)
-    pen = rng.uniform(4, max(5.0, min(20.0, height * 0.6)))
-    lines, (h, w) = _digit_lines(rng, images[i], height)
-    y, x = ds._place_box(rng, h + pen, w + pen)
-    ink = ds._draw_pen([line + [y + pen / 2, x + pen / 2] for line in lines], pen)
-    return ink, f"{labels[i]} {height:.0f} px (mnist #{i})"
+    span = rng.uniform(12, 34)
+    pen = rng.uniform(3, min(16.0, span / 2))
+    lines, (h, w) = _digit_lines(rng, images[i], 1.0)
+    scale = (span - pen) / max(h, w)
+    y, x = ds._place_box(rng, h * scale + pen, w * scale + pen)
+    ink = ds._draw_pen([line * scale + [y + pen / 2, x + pen / 2] for line in lines], pen)
+    return ink, f"{labels[i]} {span:.0f} px (mnist #{i})"
 
 
 def _faint(rng, images, labels) -> tuple[np.ndarray, str]:

@@ -25,7 +25,13 @@ if __package__ in (None, ""):  # run as `python bench/reading_accuracy.py`: make
 
 from bench.drawset import SEED as DRAW_SEED  # noqa: E402
 from bench.drawset import ink_to_rgba, load_drawset  # noqa: E402
-from bench.nondigits import CATEGORIES, EVAL_SEED, TUNE_SEED, build_nondigits  # noqa: E402
+from bench.nondigits import (  # noqa: E402
+    CATEGORIES,
+    EVAL_SEED,
+    TUNE_SEED,
+    _letter_fonts,
+    build_nondigits,
+)
 from core import reading  # noqa: E402
 
 DRAW_TUNE_SEED = 4404  # a second drawn-digit set, for tuning
@@ -148,12 +154,24 @@ def report(name: str, s: dict) -> str:
     for c, (refused, expected, reasons) in s["by_category"].items():
         shown = ", ".join(f"{r} {n}" for r, n in reasons.items() if n)
         lines.append(f"  {c:12s} {refused:8.1%} {expected:12.1%}   {shown}")
-    lines.append(f"  {'digits':12s} {'refused':>8s} {'acc read':>9s} {'argmax':>8s}")
+    lines.append(f"  {'digits':20s} {'refused':>8s} {'acc read':>9s} {'argmax':>8s}")
     for sub, (refused, acc, plain) in s["by_subset"].items():
-        lines.append(f"  {sub:12s} {refused:8.2%} {acc:9.2%} {plain:8.2%}")
+        lines.append(f"  {sub:20s} {refused:8.2%} {acc:9.2%} {plain:8.2%}")
     shown = ", ".join(f"{r} {n}" for r, n in s["digit_reasons"].items() if n)
     lines.append(f"  real digits refused, by reason: {shown or 'none'}")
     return "\n".join(lines)
+
+
+def subsets(drawset) -> np.ndarray:
+    """drawset's subsets, with the fonts split into the half the gate saw digits in and the
+    held-out half (letters in the non-digit set come from the held-out half only)."""
+    seen = {path.name for path in _letter_fonts()[0]}
+    return np.array(
+        [
+            (f"fonts, {'gate saw' if d in seen else 'held out'}" if s == "fonts" else s)
+            for s, d in zip(drawset.subset.tolist(), drawset.detail.tolist(), strict=True)
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -172,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
         splits[split] = (
             collect(drawset.canvases, model, gate),
             drawset.labels.astype(np.int64),
-            drawset.subset,
+            subsets(drawset),
             collect(nondigits.canvases, model, gate),
             nondigits.category,
         )

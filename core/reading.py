@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from core import paths
-from core.fileio import atomic_write_bytes, atomic_write_json
+from core.fileio import atomic_write_bytes, atomic_write_json, atomic_write_npz
 from core.network import Network, init_network, loss_and_grads
 from core.preprocess import INK_THRESHOLD, ink_intensity, preprocess_steps
 
@@ -48,8 +48,8 @@ class Thresholds:
     # anti-aliasing only greys a stroke's edges, so a real stroke's core is always near 1.
     faint_level: float = 0.45
     # Too small: the ink's longest side is under this share of the canvas (35 px of 280). The
-    # smallest digit of bench/drawset.py's 2,800 is 40 px tall (a font's "1"); at 35 px a
-    # 20 px pen leaves no room for a digit's shape.
+    # smallest of bench/drawset.py's 2,800 digits spans 38 px (a font's digit, tilted); at
+    # 35 px a 20 px pen leaves no room for a digit's shape.
     small_fraction: float = 0.125
     # Not a digit: the gate's probability that the drawing is a digit is under this.
     gate: float = 0.5
@@ -162,7 +162,7 @@ def side_by_side(boxes: list[tuple[int, int, int, int]]) -> int:
 # --- the gate: is it a digit at all? ----------------------------------------------------------
 
 GATE_FORMAT = 1
-GATE_SIZES = [784, 256, 2]  # output 1 is "a digit", output 0 "not a digit"
+GATE_SIZES = [784, 512, 2]  # output 1 is "a digit", output 0 "not a digit"
 
 
 def gate_dir() -> Path:
@@ -201,8 +201,9 @@ def load_gate(directory: Path | None = None) -> Network:
         if hashlib.sha256(blob).hexdigest() != meta.get("npz_sha256"):
             raise GateFileError(f"{npz} does not match {js.name} (checksum differs).")
         with np.load(io.BytesIO(blob), allow_pickle=False) as f:
-            W = [f[f"W{l}"].astype(np.float32) for l in (1, 2)]
-            b = [f[f"b{l}"].astype(np.float32) for l in (1, 2)]
+            layers = range(1, len(GATE_SIZES))
+            W = [f[f"W{l}"].astype(np.float32) for l in layers]
+            b = [f[f"b{l}"].astype(np.float32) for l in layers]
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
         if isinstance(e, GateFileError):
             raise
@@ -298,9 +299,10 @@ def read_canvas(
 # --- training the gate -------------------------------------------------------------------------
 
 GATE_SEED = 3303  # the gate's own drawings; the benchmark's sets use other seeds
-GATE_NEGATIVES = 2400  # per category of generated non-digits
+GATE_NEGATIVES = 3000  # per category of generated non-digits
 GATE_STROKES = 8000  # MNIST training digits redrawn with a pen on the canvas
-GATE_STEPS = 4000
+GATE_FONT_DIGITS = 3000  # digits in the training half of the fonts (the other half is held out)
+GATE_STEPS = 8000
 GATE_BATCH = 256
 GATE_LR = 1e-3
 
@@ -319,20 +321,34 @@ def _canvases_to_inputs(canvases: np.ndarray) -> np.ndarray:
 def gate_training_data(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(digits (n, 784), non-digits (m, 784)) for the gate, made in code from GATE_SEED.
 
-    Digits: MNIST's 60,000 training images plus GATE_STROKES of them redrawn as pen strokes on
-    the canvas. Non-digits: bench/nondigits.py's letters (in the training half of the fonts),
-    scribbles, shapes, dots and pairs of MNIST training digits. Needs the fonts of
+    Digits: MNIST's 60,000 training images, GATE_STROKES of them redrawn as pen strokes on
+    the canvas, and GATE_FONT_DIGITS digits in the training half of the fonts. Non-digits:
+    bench/nondigits.py's letters (in the training half of the fonts), scribbles, shapes, dots
+    and pairs of MNIST training digits. Needs the fonts of
     bench/drawset.py (`scripts/setup.sh bench`) and MNIST; the shipped gate is committed, so
     the app and the tests need neither.
     """
     from bench import drawset as ds  # the pen renderer is a bench tool; only training needs it
-    from bench.nondigits import build_nondigits
+    from bench.nondigits import _letter_fonts, build_nondigits
     from core.data import load_mnist
 
     x_train, _, _, _ = load_mnist()
     picks = rng.choice(len(x_train), GATE_STROKES, replace=False)
     strokes = np.stack([ds._stroke_digit(rng, x_train[i])[0] for i in picks])
-    digits = np.concatenate([x_train.astype(np.float32) / 255, _canvases_to_inputs(strokes)])
+    fonts, _ = _letter_fonts()
+    in_fonts = np.stack(
+        [
+            ds._font_digit(rng, fonts[rng.integers(len(fonts))], int(rng.integers(10)))
+            for _ in range(GATE_FONT_DIGITS)
+        ]
+    )
+    digits = np.concatenate(
+        [
+            x_train.astype(np.float32) / 255,
+            _canvases_to_inputs(strokes),
+            _canvases_to_inputs(in_fonts),
+        ]
+    )
     others = build_nondigits(
         GATE_SEED,
         GATE_NEGATIVES,
@@ -394,22 +410,35 @@ def save_gate(net: Network, meta: dict, directory: Path | None = None) -> Path:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train-gate", action="store_true", help="remake weights/reader/gate")
+    parser.add_argument(
+        "--reuse-data", action="store_true", help="train on the drawings cached by a last run"
+    )
     args = parser.parse_args(argv)
     if not args.train_gate:
         parser.print_help()
         return
-    rng = np.random.default_rng(GATE_SEED)
+    # Drawings and training have their own random streams, so cached drawings train the same.
+    data_rng, train_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(GATE_SEED).spawn(2)
+    )
+    cache = paths.data_dir() / "reader" / f"gate-data-{GATE_SEED}.npz"
     started = time.perf_counter()
-    print("making the gate's drawings...")
-    digits, others = gate_training_data(rng)
+    if args.reuse_data and cache.exists():
+        with np.load(cache, allow_pickle=False) as f:
+            digits, others = f["digits"], f["others"]
+    else:
+        print("making the gate's drawings...")
+        digits, others = gate_training_data(data_rng)
+        atomic_write_npz(cache, compressed=False, digits=digits, others=others)
     print(
         f"  {len(digits)} digits, {len(others)} non-digits ({time.perf_counter() - started:.0f} s)"
     )
-    net = train_gate(digits, others, rng)
+    net = train_gate(digits, others, train_rng)
     p_digits = digit_likeness(net, digits[::10])
     p_others = digit_likeness(net, others)
     summary = {
         "command": "python -m core.reading --train-gate",
+        "sizes_note": "784-512-2 ReLU, Adam, balanced batches, affine augmentation",
         "seed": GATE_SEED,
         "digits": len(digits),
         "non_digits": len(others),

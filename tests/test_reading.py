@@ -85,9 +85,9 @@ def test_a_one_and_a_zero_side_by_side_are_more_than_one_digit(model):
 def test_the_parts_of_a_drawing_are_found_where_they_were_drawn():
     rgba = canvas(both(one(x=50, top=60, bottom=220), one(x=200, top=100, bottom=180)))
     boxes = reading.part_boxes(ink_intensity(rgba))
-    # Strokes 20 px wide with round ends: x 40-60 and 190-210, y 50-230 and 90-190, on a grid
-    # of 4 px blocks (so each edge is rounded out to a multiple of 4).
-    assert boxes == [(48, 40, 232, 60), (88, 188, 192, 212)]
+    # Strokes 20 px wide with round ends cover x 40-60 and 190-210, y 50-230 and 90-190 (Pillow
+    # includes the last pixel), found on a grid of 4 px blocks: edges round out to multiples of 4.
+    assert boxes == [(48, 40, 232, 64), (88, 188, 192, 212)]
     assert reading.side_by_side(boxes) == 2
 
 
