@@ -131,7 +131,7 @@ def tune(digits: Readings, labels, subset, others: Readings, category) -> readin
     """The gate and unsure thresholds that refuse the most non-digits while real digits
     refused stay under MAX_WRONGLY_REFUSED (the geometric ones are fixed by their reasons)."""
     best, best_refused = reading.THRESHOLDS, -1.0
-    for g in (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+    for g in (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
         for u in (0.0, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6):
             t = replace(reading.THRESHOLDS, gate=g, unsure=u)
             s = score(digits, labels, subset, others, category, t)

@@ -51,10 +51,12 @@ class Thresholds:
     # smallest of bench/drawset.py's 2,800 digits spans 38 px (a font's digit, tilted); at
     # 35 px a 20 px pen leaves no room for a digit's shape.
     small_fraction: float = 0.125
-    # Not a digit: the gate's probability that the drawing is a digit is under this.
-    gate: float = 0.5
-    # Unsure: the model's top probability is under this.
-    unsure: float = 0.5
+    # Not a digit: the gate's probability that the drawing is a digit is under this. Tuned
+    # (`bench/reading_accuracy.py --tune`) to refuse the most non-digits of the tuning set while
+    # refusing under 0.7% of its real digits.
+    gate: float = 0.1
+    # Unsure: the model's top probability is under this (tuned with `gate`).
+    unsure: float = 0.45
 
 
 THRESHOLDS = Thresholds()
