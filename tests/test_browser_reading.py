@@ -27,7 +27,7 @@ def test_two_digits_drawn_side_by_side_are_refused_and_the_tab_survives_clear(ap
     page.get_by_role("tab", name="Saliency").click()
     wait_until_idle(page)
 
-    page.get_by_role("button", name="Clear").click()
+    page.get_by_role("button", name="Clear", exact=True).click()
     page.get_by_test_id("stMetricValue").wait_for(state="detached")
     stroke(page, LEFT_ONE)
     stroke(page, RIGHT_ONE)
