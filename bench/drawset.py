@@ -433,19 +433,24 @@ def _make_styles(rng: np.random.Generator):
 # Building, caching, loading
 
 
-def drawset_file() -> Path:
+def drawset_file(seed: int = SEED) -> Path:
     """Where the generated set is cached (git-ignored, like all of data/)."""
-    return data_dir() / "drawset" / "drawset.npz"
+    name = "drawset.npz" if seed == SEED else f"drawset-{seed}.npz"
+    return data_dir() / "drawset" / name
 
 
-def build_drawset() -> Drawset:
-    """Generate the whole set from SEED. Each subset has its own random stream, so a machine
-    that lacks some fonts still gets exactly the same strokes and styles."""
+def build_drawset(seed: int = SEED) -> Drawset:
+    """Generate the whole set from `seed` (SEED: the set every figure in the README uses).
+
+    Each subset has its own random stream, so a machine that lacks some fonts still gets
+    exactly the same strokes and styles. Another seed gives a second set of the same kind,
+    e.g. for tuning a threshold on one set and reporting on the other.
+    """
     fonts, missing = available_fonts()
     for package, name in missing:
         print(f"drawset: font {name} not found, skipped (apt-get install {package})")
     rng_fonts, rng_strokes, rng_styles = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(SEED).spawn(3)
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
     )
     makers = {
         "fonts": _make_fonts(rng_fonts, fonts) if fonts else iter(()),
@@ -464,7 +469,7 @@ def build_drawset() -> Drawset:
     subset_arr = np.array(subset)
     meta = {
         "version": VERSION,
-        "seed": SEED,
+        "seed": seed,
         "side": SIDE,
         "fonts_used": [name for name, _ in fonts],
         "fonts_missing": [f"{name} ({package})" for package, name in missing],
@@ -494,13 +499,13 @@ def save_drawset(drawset: Drawset, path: Path) -> None:
     )
 
 
-def load_drawset(path: Path | None = None, rebuild: bool = False) -> Drawset:
+def load_drawset(path: Path | None = None, rebuild: bool = False, seed: int = SEED) -> Drawset:
     """The drawn-digit test set, from the cache or built (and cached) when missing or stale."""
-    path = drawset_file() if path is None else Path(path)
+    path = drawset_file(seed) if path is None else Path(path)
     if path.exists() and not rebuild:
         with np.load(path, allow_pickle=False) as f:
             meta = json.loads(str(f["meta"]))
-            if meta.get("version") == VERSION:
+            if meta.get("version") == VERSION and meta.get("seed") == seed:
                 return Drawset(
                     canvases=f["canvases"],
                     labels=f["labels"],
@@ -510,7 +515,7 @@ def load_drawset(path: Path | None = None, rebuild: bool = False) -> Drawset:
                     meta=meta,
                 )
         print(f"drawset: {path} was made by another version of the generator; rebuilding")
-    drawset = build_drawset()
+    drawset = build_drawset(seed)
     save_drawset(drawset, path)
     return drawset
 

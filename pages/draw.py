@@ -9,18 +9,19 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from core.preprocess import canvas_from_png, canvas_to_mnist
+from core.reading import read_canvas
 from ui import charts
 from ui.common import (
     LIVE,
     MODEL_KEY,
     current_model,
     ensure_app_navigation,
-    predict,
     require_model,
     train_job_view,
 )
 from ui.insights import render_drawing_insights
 from ui.personal import render_feedback
+from ui.reading import render_reading
 
 ensure_app_navigation()
 
@@ -78,21 +79,26 @@ state["drawing_x28"] = None if rgba is None else canvas_to_mnist(rgba)
 
 
 def answer(watching: bool) -> None:
-    """The prediction for the current drawing; refreshed every second while the model trains."""
+    """The reading of the current drawing (a digit, or "?" and why); refreshed every second
+    while the model trains."""
     x28 = st.session_state["drawing_x28"]
     model = current_model()
     if x28 is None or model is None:
         st.info("Draw a digit")
         return
-    digit, probs = predict(model, x28)
+    reading = read_canvas(st.session_state["drawing_rgba"], model)
+    if reading.probs is None:  # the same preprocessing found nothing: cannot happen, but be safe
+        st.info("Draw a digit")
+        return
     left, right = st.columns([1.2, 1])
     with left:
-        st.metric("Prediction", str(digit), help=f"Read by {model.name}")
-        st.caption(f"{probs[digit]:.1%} sure, according to {model.name}.")
+        render_reading(reading, model.name)
         if watching:
             st.caption("The model is still learning: its answer updates every second.")
         st.plotly_chart(
-            charts.probabilities_figure(probs), config={"displayModeBar": False}, key="probs"
+            charts.probabilities_figure(reading.probs),
+            config={"displayModeBar": False},
+            key="probs",
         )
     with right:
         st.plotly_chart(

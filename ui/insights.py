@@ -20,6 +20,11 @@ from core.preprocess import canvas_to_naive
 from ui import insight_charts as charts
 
 IMAGE_SCALE = 4  # 28 px -> 112 px on screen, each pixel a crisp block
+INSIGHT_TABS = ["Hidden layers", "Saliency", "Why preprocessing matters", "Nearest MNIST images"]
+# The chosen insight tab, kept in a plain session_state key: the tabs' own widget state is
+# dropped on every run that does not draw them (after Clear there is no drawing, so no tabs),
+# and they would come back on the first tab.
+TAB_KEPT = "insight_tab_kept"
 
 ACTIVATION_TEX = {
     "relu": r"\operatorname{ReLU}",
@@ -108,8 +113,12 @@ def render_drawing_insights(model, rgba, x28) -> None:
         return
     net = model.net
     reading = insight.read_digit(net, x28)
+    kept = st.session_state.get(TAB_KEPT)
     tabs = st.tabs(
-        ["Hidden layers", "Saliency", "Why preprocessing matters", "Nearest MNIST images"]
+        INSIGHT_TABS,
+        default=kept if kept in INSIGHT_TABS else None,
+        key="insight_tab",
+        on_change=_keep_tab,
     )
     with tabs[0]:
         _activations_view(net, x28)
@@ -120,6 +129,10 @@ def render_drawing_insights(model, rgba, x28) -> None:
     with tabs[3]:
         _neighbours_view(model, x28, reading)
     st.session_state["insight_render_seconds"] = time.perf_counter() - started
+
+
+def _keep_tab() -> None:
+    st.session_state[TAB_KEPT] = st.session_state["insight_tab"]
 
 
 def _activations_view(net, x28) -> None:
