@@ -15,6 +15,7 @@ nav = st.navigation(
     [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/runs.py", title="Runs", icon=":material/stacked_line_chart:"),
         st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
         st.Page("pages/my_digits.py", title="My digits", icon=":material/collections_bookmark:"),
         st.Page("pages/inspect.py", title="Inspect", icon=":material/query_stats:"),
