@@ -256,6 +256,15 @@ def test_after_an_explosion_only_the_explosion_is_reported():
     assert codes(found) == [LR_TOO_HIGH]
 
 
+def test_two_findings_with_the_same_change_offer_it_once():
+    steps = steps_of([2.46 - 0.005 * i for i in range(60)])
+    activity = UnitActivity("sigmoid", units=100, dead=0, saturated=50, images=100)
+    cfg = config(activation="sigmoid", optimizer="sgd", lr=0.1)
+    found = diagnose(cfg, steps, activity=activity)
+    assert codes(found) == [VANISHING, SATURATED]
+    assert [d.change for d in found] == [{"activation": "relu"}, {}]
+
+
 def test_describe_change_reads_like_a_setting():
     assert doctor.describe_change({"lr": 0.001}) == "learning rate 0.001"
     assert doctor.describe_change({"hidden": (256,)}) == "hidden layers 256"

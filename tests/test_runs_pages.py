@@ -121,6 +121,14 @@ def test_run_again_opens_train_with_that_runs_setup(app_weights, runs_tmp):
     assert "change one thing and press Start" in texts(at.info)
 
 
+def test_the_hidden_layers_field_round_trips_typed_text_tuples_and_no_layer():
+    from ui.common import format_hidden, parse_hidden
+
+    assert format_hidden("10") == "10"  # text as typed stays text (not "1, 0")
+    assert format_hidden((512, 256)) == "512, 256" and format_hidden(()) == "none"
+    assert parse_hidden("none") == () and parse_hidden("0") == () and parse_hidden("10") == (10,)
+
+
 # --- real runs, recorded ------------------------------------------------------------------------
 
 

@@ -288,8 +288,10 @@ def require_model() -> Model:
 
 
 def _sync_choice(key: str) -> None:
-    st.session_state[MODEL_KEY] = st.session_state[key]
-    st.session_state.pop(MODEL_NOTICE, None)
+    state = st.session_state
+    if state[key] != state.get(MODEL_KEY, DEFAULT):  # the user chose: the notice is answered
+        state.pop(MODEL_NOTICE, None)
+    state[MODEL_KEY] = state[key]
 
 
 def model_label(choice: str) -> str:
@@ -513,7 +515,9 @@ NO_HIDDEN = "none"  # how the hidden-layers field spells "no hidden layer" (soft
 
 
 def format_hidden(hidden) -> str:
-    """(512, 256) -> "512, 256"; () -> "none"."""
+    """(512, 256) -> "512, 256"; () -> "none"; text (as typed in the field) stays as it is."""
+    if isinstance(hidden, str):
+        return hidden
     return ", ".join(map(str, hidden)) if hidden else NO_HIDDEN
 
 

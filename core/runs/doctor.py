@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -427,6 +427,14 @@ def diagnose(
     )
     found = [d for d in rules if d is not None]
     if any(d.code == LR_TOO_HIGH for d in found):
-        # After an explosion the other figures describe wreckage, not the setup.
-        found = [d for d in found if d.code in (LR_TOO_HIGH, DEAD_RELUS)]
-    return found
+        # After an explosion the other figures (dead units included) describe the wreckage,
+        # not the setup.
+        found = [d for d in found if d.code == LR_TOO_HIGH]
+    # One button per change: a later finding that suggests the same change keeps only its words.
+    seen, unique = [], []
+    for d in found:
+        if d.change and d.change in seen:
+            d = replace(d, change={})
+        seen.append(d.change)
+        unique.append(d)
+    return unique
