@@ -21,4 +21,5 @@ bench:  ## speed and drawing-accuracy figures (installs the CPU PyTorch referenc
 	.venv/bin/python bench/latency.py
 	.venv/bin/python bench/threads.py
 	.venv/bin/python bench/app_speed.py
+	.venv/bin/python bench/preset_times.py
 	.venv/bin/python bench/drawings_accuracy.py default

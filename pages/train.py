@@ -91,7 +91,7 @@ if LOAD_SETUP in state:  # "Run again with one change" on the Runs page
     state["setup_note"] = (
         f"The setup of {loaded['label']} is loaded: change one thing and press Start."
     )
-elif "cfg_preset" not in state:
+elif any(f"cfg_{name}" not in state for name in ("preset", *FIELDS)):
     kept, attached = state.get(SETUP_KEY), train_job_view()
     if kept:  # the widgets were forgotten, this session's copy was not
         fill_setup(kept["preset"], kept["values"])
