@@ -147,4 +147,13 @@ def test_a_real_training_run_is_recorded_from_its_events(tmp_path):
     back = history.load_run(tmp_path, "job42")
     assert back.sizes == [784, 16, 10]
     assert len(back.epochs) == 3 and math.isclose(back.final["test_acc"], events[-1]["test_acc"])
-    assert history.label(back) == "quick: 784-16-10, adam 0.001"
+    assert history.label(back) == "quick, changed: 784-16-10, adam 0.001"
+    same = make_record(
+        "q",
+        "train",
+        TrainConfig(hidden=(256,), lr=3e-3, schedule="cosine", batch_size=128, epochs=5).to_dict(),
+        "done",
+        0.0,
+        preset="quick",
+    )
+    assert history.label(same) == "quick: 784-256-10, adam 0.003"

@@ -228,4 +228,15 @@ def label(record: RunRecord) -> str:
         return f"fine-tune of {record.base_model or '?'} ({c.get('steps', '?')} steps)"
     sizes = "-".join(map(str, record.sizes or [784, *c.get("hidden", []), 10]))
     name = record.preset or "custom"
+    if record.preset and not _is_preset(record.preset, c):
+        name += ", changed"
     return f"{name}: {sizes}, {c.get('optimizer')} {c.get('lr', 0):g}"
+
+
+def _is_preset(name: str, config: dict) -> bool:
+    """Whether a run's config is exactly its preset's (as stored: lists, not tuples)."""
+    from core.train import PRESETS
+
+    if name not in PRESETS:
+        return False
+    return _plain(PRESETS[name].to_dict()) == {k: v for k, v in config.items()}
