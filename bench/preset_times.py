@@ -58,7 +58,8 @@ def app_time(url: str, browser, name: str) -> tuple[float, str]:
     main.get_by_role("button", name="Start", exact=True).click()
     page.get_by_text(ENDED).first.wait_for(timeout=1_800_000)
     seconds = time.perf_counter() - t0
-    status = page.get_by_test_id("stProgress").first.inner_text().strip()
+    line = page.get_by_text(re.compile(r"^(Finished|Diverged|Stopped|Failed) · ")).first
+    status = line.inner_text().strip() if line.count() else ""
     page.context.close()
     return seconds, status
 
