@@ -289,9 +289,14 @@ def require_model() -> Model:
 
 def _sync_choice(key: str) -> None:
     state = st.session_state
-    if state[key] != state.get(MODEL_KEY, DEFAULT):  # the user chose: the notice is answered
+    chosen = state[key]
+    if chosen != LIVE and chosen not in list_models():
+        # Not a choice but the browser echoing an option that is gone (the run in this tab
+        # diverged and left the list): it arrives as the option's label. Keep the real choice.
+        return
+    if chosen != state.get(MODEL_KEY, DEFAULT):  # the user chose: the notice is answered
         state.pop(MODEL_NOTICE, None)
-    state[MODEL_KEY] = state[key]
+    state[MODEL_KEY] = chosen
 
 
 def model_label(choice: str) -> str:
