@@ -27,5 +27,6 @@ bench:  ## speed and drawing-accuracy figures (installs the CPU PyTorch referenc
 	.venv/bin/python bench/app_speed.py
 	.venv/bin/python bench/jobs.py
 	.venv/bin/python bench/store_safety.py
+	.venv/bin/python bench/preset_times.py
 	.venv/bin/python bench/drawings_accuracy.py default
 	.venv/bin/python bench/reading_accuracy.py

@@ -21,6 +21,7 @@ nav = st.navigation(
     [
         st.Page("pages/home.py", title=t("app.page.home"), icon=":material/home:", default=True),
         st.Page("pages/train.py", title=t("app.page.train"), icon=":material/model_training:"),
+        st.Page("pages/runs.py", title=t("app.page.runs"), icon=":material/stacked_line_chart:"),
         st.Page("pages/draw.py", title=t("app.page.draw"), icon=":material/draw:"),
         st.Page(
             "pages/my_digits.py",

@@ -35,3 +35,8 @@ def mnist_cache_file() -> Path:
 def personal_dir() -> Path:
     """The user's own labelled drawings."""
     return data_dir() / "personal"
+
+
+def runs_dir() -> Path:
+    """The runs history of the local workspace (NNDIGITS_RUNS_DIR points it elsewhere)."""
+    return Path(os.environ.get("NNDIGITS_RUNS_DIR") or data_dir() / "runs")

@@ -19,6 +19,7 @@ from core.augment import AUGMENTS, augment_batch
 from core.data import N_MNIST_TRAIN, VAL_SPLIT_SEED, Dataset, load_split, split_indices
 from core.network import ACTIVATIONS, INITS, init_network
 from core.optim import OPTIMIZERS, SCHEDULES, Optimizer, learning_rate
+from core.runs import doctor
 from core.runs.events import Diverged, Done, Epoch, Start, Step
 from core.runs.loop import EXPLODED_LOSS, Control, Plan, evaluate, fit, to_float
 
@@ -43,7 +44,8 @@ __all__ = [
 class TrainConfig:
     """Everything that defines a training run. Stored next to the weights it produced."""
 
-    hidden: tuple[int, ...] = (256,)  # hidden layer sizes: 1-4 layers of 1-4096 units
+    # Hidden layer sizes: 0-4 layers of 1-4096 units; () is softmax regression (784-10).
+    hidden: tuple[int, ...] = (256,)
     activation: str = "relu"  # relu | leaky_relu | sigmoid | tanh
     init: str = "auto"  # auto (He for ReLU, LeCun otherwise) | he | lecun | uniform (article)
     optimizer: str = "adam"  # sgd | momentum | nesterov | adam
@@ -102,9 +104,9 @@ class TrainConfig:
             problems.append(f"seed must be 0 or more, got {self.seed}")
         if problems:  # later checks would only repeat these in other words
             raise ValueError("Invalid training setup: " + "; ".join(problems) + ".")
-        if not 1 <= len(self.hidden) <= 4 or any(not 1 <= h <= 4096 for h in self.hidden):
+        if len(self.hidden) > 4 or any(not 1 <= h <= 4096 for h in self.hidden):
             problems.append(
-                f"hidden layers must be 1 to 4 layers of 1-4096 units, got {list(self.hidden)}"
+                f"hidden layers must be 0 to 4 layers of 1-4096 units, got {list(self.hidden)}"
             )
         for name, options in (
             ("activation", ACTIVATIONS),
@@ -192,6 +194,32 @@ PRESETS: dict[str, TrainConfig] = {
         epochs=30,
         augment="elastic",
     ),
+    # --- failure modes: each shows one lesson, which the doctor (core/runs/doctor.py) names ---
+    # Plain SGD at 3.0, six times the top of its sensible range: the loss climbs within steps.
+    "exploding": TrainConfig(
+        hidden=(256,), optimizer="sgd", lr=3.0, batch_size=128, epochs=1, log_every=1
+    ),
+    # The article's network and data with sigmoid instead of ReLU: the loss crawls.
+    "vanishing": TrainConfig(
+        hidden=(10,),
+        activation="sigmoid",
+        init="uniform",
+        optimizer="sgd",
+        lr=0.10,
+        batch_size=0,
+        epochs=150,  # the crawl shows from the start; seed's ReLU is at 68% by now, this ~45%
+        train_size=41_000,
+        eval_every=10,
+        log_every=1,
+    ),
+    # SGD at 1.5: early overshoots push most ReLUs below zero for good (~70% after 2 epochs).
+    "dead-relus": TrainConfig(hidden=(256,), optimizer="sgd", lr=1.5, batch_size=128, epochs=3),
+    # 500 training images, many passes: 100% on them, validation loss rising.
+    "overfitting": TrainConfig(
+        hidden=(256,), optimizer="adam", lr=3e-3, batch_size=50, epochs=60, train_size=500
+    ),
+    # No hidden layer (784-10): a straight line per digit, 92-93% at most.
+    "softmax": TrainConfig(hidden=(), optimizer="adam", lr=3e-3, batch_size=128, epochs=5),
 }
 
 PRESET_NOTES = {
@@ -200,6 +228,25 @@ PRESET_NOTES = {
     "quick": "One hidden layer of 256 ReLUs with Adam: 98% in a few seconds.",
     "best": "Two hidden layers (1024, 512), Adam, distorted digits: about 99.4% in about "
     "3 minutes.",
+    "exploding": "A learning rate far too large: watch the loss per step climb instead of "
+    "falling until the run stops.",
+    "vanishing": "The article's network with sigmoid units: watch the loss crawl along near "
+    "2.3 where ReLU's falls steadily.",
+    "dead-relus": "A learning rate that knocks ReLUs out: watch accuracy stall near 95% while "
+    "most hidden units never fire again.",
+    "overfitting": "Only 500 training images: watch training accuracy reach 100% while "
+    "validation loss turns and rises.",
+    "softmax": "No hidden layer at all (softmax regression): watch both losses level off high, "
+    "around 92% accuracy.",
+}
+
+# What the doctor (core/runs/doctor.py) should say for each failure preset: its diagnosis code.
+PRESET_LESSONS = {
+    "exploding": doctor.LR_TOO_HIGH,
+    "vanishing": doctor.VANISHING,
+    "dead-relus": doctor.DEAD_RELUS,
+    "overfitting": doctor.OVERFITTING,
+    "softmax": doctor.UNDERFITTING,
 }
 
 

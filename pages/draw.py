@@ -16,6 +16,7 @@ from ui.common import (
     MODEL_KEY,
     current_model,
     ensure_app_navigation,
+    model_notice,
     require_model,
     train_job_view,
 )
@@ -34,6 +35,8 @@ state.setdefault("drawing_x28", None)
 
 st.title("Draw a digit")
 model = require_model()
+if model_notice():  # the run in this tab cannot read: say which model reads instead, and why
+    st.warning(model_notice(), icon=":material/swap_horiz:")
 st.caption(
     f"Reading with **{model.name}**. Draw one digit, large, in the middle of the black square; "
     "pick another model in the sidebar."

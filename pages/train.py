@@ -3,15 +3,20 @@
 import streamlit as st
 
 from core.augment import AUGMENTS
-from core.jobs import STOPPED, get_manager
+from core.jobs import DIVERGED, DONE, FAILED, PAUSED, QUEUED, STOPPED, get_manager
 from core.network import ACTIVATIONS, INITS
 from core.optim import OPTIMIZERS, SCHEDULES
+from core.runs.doctor import describe_change, slow_setup
 from core.runs.estimate import estimate, over_budget
-from core.train import PRESET_NOTES, PRESETS, preset
+from core.train import PRESET_LESSONS, PRESET_NOTES, PRESETS, preset
 from ui import charts
 from ui.common import (
+    LOAD_SETUP,
+    SETUP_KEY,
     ensure_app_navigation,
+    format_hidden,
     format_seconds,
+    full_batch,
     owner_id,
     parse_hidden,
     run_speed,
@@ -20,6 +25,7 @@ from ui.common import (
     train_job_view,
     training_progress,
 )
+from ui.runs import diagnoses
 
 ensure_app_navigation()
 
@@ -42,17 +48,72 @@ FIELDS = (
 )
 
 
+PRESET_LABELS = {
+    "seed": "seed (the article)",
+    "quick": "quick",
+    "best": "best",
+    "exploding": "exploding rate",
+    "vanishing": "vanishing gradients",
+    "dead-relus": "dead ReLUs",
+    "overfitting": "overfitting",
+    "softmax": "no hidden layer",
+}
+
+
+def fill_setup(preset_name: str, values: dict) -> None:
+    """Fill the setup fields: a preset's name and config values (missing ones from the preset)."""
+    state = st.session_state
+    preset_name = preset_name if preset_name in PRESETS else "quick"
+    state["cfg_preset"] = preset_name
+    base = PRESETS[preset_name]
+    for name in FIELDS:
+        value = values.get(name, getattr(base, name))
+        state[f"cfg_{name}"] = format_hidden(value) if name == "hidden" else value
+
+
 def apply_preset() -> None:
     """Fill every setup field from the chosen preset."""
-    config = PRESETS[st.session_state["cfg_preset"]]
-    for name in FIELDS:
-        value = getattr(config, name)
-        st.session_state[f"cfg_{name}"] = ", ".join(map(str, value)) if name == "hidden" else value
+    fill_setup(st.session_state["cfg_preset"], {})
 
 
-if "cfg_preset" not in st.session_state:
-    st.session_state["cfg_preset"] = "quick"
-    apply_preset()
+def apply_change(change: dict) -> None:
+    """A doctor's suggestion: change those fields of the setup (a button's callback)."""
+    state = st.session_state
+    for name, value in change.items():
+        state[f"cfg_{name}"] = format_hidden(value) if name == "hidden" else value
+    state["setup_note"] = f"Applied the doctor's suggestion: {describe_change(change)}."
+    state["doctor_applied"] = True  # the panel's fragment reruns the whole page once
+
+
+def show_diagnosis(d, key: str, note: str = "") -> None:
+    """One finding of the doctor: what it saw, with the numbers, and its one-click change."""
+    st.markdown(f"**{d.title}.** {d.detail} {d.advice}{note}")
+    if d.change:
+        st.button(
+            f"Apply to the setup: {describe_change(d.change)}",
+            key=key,
+            on_click=apply_change,
+            args=(d.change,),
+            help="Changes the setup above; press Start to try it.",
+        )
+
+
+# --- the setup stays what you chose (page changes, reloads, end of a run, Run again) -----------
+state = st.session_state
+if LOAD_SETUP in state:  # "Run again with one change" on the Runs page
+    loaded = state.pop(LOAD_SETUP)
+    fill_setup(loaded["preset"], loaded["values"])
+    state["setup_note"] = (
+        f"The setup of {loaded['label']} is loaded: change one thing and press Start."
+    )
+elif any(f"cfg_{name}" not in state for name in ("preset", *FIELDS)):
+    kept, attached = state.get(SETUP_KEY), train_job_view()
+    if kept:  # the widgets were forgotten, this session's copy was not
+        fill_setup(kept["preset"], kept["values"])
+    elif attached is not None:  # a reload reattached to a run: show that run's own setup
+        fill_setup(attached.meta.get("preset", "quick"), dict(attached.meta.get("config", {})))
+    else:
+        fill_setup("quick", {})
 
 st.title("Train a network")
 st.caption(
@@ -68,10 +129,16 @@ st.radio(
     key="cfg_preset",
     horizontal=True,
     on_change=apply_preset,
-    format_func=lambda name: {"seed": "seed (the article)", "quick": "quick", "best": "best"}[name],
-    help="Each preset fills in the whole setup below; change any field to make it your own.",
+    format_func=lambda name: PRESET_LABELS.get(name, name),
+    help="Each preset fills in the whole setup below; change any field to make it your own. "
+    "The last five each show one way training goes wrong; the doctor below the charts names it.",
 )
-st.caption(PRESET_NOTES[st.session_state["cfg_preset"]])
+if st.session_state["cfg_preset"] in PRESET_LESSONS:
+    st.caption(f":orange[Failure to watch.] {PRESET_NOTES[st.session_state['cfg_preset']]}")
+else:
+    st.caption(PRESET_NOTES[st.session_state["cfg_preset"]])
+if state.get("setup_note"):
+    st.info(state.pop("setup_note"), icon=":material/tune:")
 
 with st.expander("Custom setup", expanded=False):
     c1, c2, c3, c4 = st.columns(4)
@@ -80,7 +147,8 @@ with st.expander("Custom setup", expanded=False):
             "Hidden layers",
             key="cfg_hidden",
             help="Units per hidden layer, separated by commas: 256, or 512, 256 for two layers. "
-            "1-4 layers of 1-4096 units; more units learn more but train slower.",
+            "0-4 layers of 1-4096 units (none: no hidden layer, softmax regression); more "
+            "units learn more but train slower.",
         )
         st.selectbox(
             "Activation",
@@ -205,7 +273,17 @@ if config is not None:
         st.error(too_big)
         config = None
     else:
-        st.caption(f"Estimate for this setup: {estimate(config).describe()} on this machine.")
+        guess = estimate(config)
+        st.caption(f"Estimate for this setup: {guess.describe()} on this machine.")
+        slow = slow_setup(guess.seconds, config.to_dict())
+        if slow is not None:
+            with st.container(border=True):
+                show_diagnosis(slow, key="doctor_before_start")
+# A copy of the setup outside the widgets, which Streamlit may forget on other pages.
+state[SETUP_KEY] = {
+    "preset": state["cfg_preset"],
+    "values": {name: state[f"cfg_{name}"] for name in FIELDS},
+}
 
 # --- start, pause, stop -------------------------------------------------------------------------
 
@@ -223,10 +301,10 @@ if b1.button("Start", type="primary", disabled=config is None or active, width="
     st.rerun()
 if st.session_state.get("start_refused"):
     st.error(st.session_state["start_refused"])
-paused = view is not None and view.status == "paused"
+paused = view is not None and view.status == PAUSED
 if b2.button(
     "Resume" if paused else "Pause",
-    disabled=not active or view.status == "queued" or view.stop_requested,
+    disabled=not active or view.status == QUEUED or view.stop_requested,
     width="stretch",
 ):
     (manager.resume if paused else manager.pause)(view.id, owner_id())
@@ -241,7 +319,10 @@ if active:
 
 
 def live_panel(was_active: bool) -> None:
-    """Status, progress and the three charts; redrawn twice a second while the job is active."""
+    """Status, progress, the three charts and the doctor; redrawn twice a second while the job
+    is active."""
+    if st.session_state.pop("doctor_applied", False):
+        st.rerun()  # a suggestion changed the setup fields above: redraw the whole page
     view = train_job_view()
     if view is None:
         st.info("Choose a setup and press **Start**. The charts fill in as the network learns.")
@@ -249,7 +330,7 @@ def live_panel(was_active: bool) -> None:
     if was_active and not view.active:
         st.rerun()  # finished: redraw the page once, with the results and the Save form
     progress = training_progress(view, manager.max_running)
-    if view.status == "queued":
+    if view.status == QUEUED:
         st.info(progress["line"])
     st.progress(progress["fraction"], text=progress["line"])
     steps, epochs = view.series("step"), view.series("epoch")
@@ -257,12 +338,41 @@ def live_panel(was_active: bool) -> None:
     epoch_key = (view.id, len(epochs))
     c1, c2, c3 = st.columns(3)
     config = {"displayModeBar": False}
-    for column, name, key, build, data in (
-        (c1, "step", step_key, charts.loss_per_step_figure, steps),
-        (c2, "epoch", epoch_key, charts.loss_per_epoch_figure, epochs),
-        (c3, "acc", epoch_key, charts.accuracy_per_epoch_figure, epochs),
+    whole = full_batch(view)
+    explain = (
+        (charts.EXPLAIN_LOSS_ITERATION, charts.EXPLAIN_LOSS_EVALUATED)
+        + (charts.EXPLAIN_ACCURACY_ITERATION,)
+        if whole
+        else (charts.EXPLAIN_LOSS_STEP, charts.EXPLAIN_LOSS_EVALUATED)
+        + (charts.EXPLAIN_ACCURACY_EPOCH,)
+    )
+    for column, name, key, build, data, words in (
+        (c1, "step", step_key, charts.loss_per_step_figure, steps, explain[0]),
+        (c2, "epoch", epoch_key, charts.loss_per_epoch_figure, epochs, explain[1]),
+        (c3, "acc", epoch_key, charts.accuracy_per_epoch_figure, epochs, explain[2]),
     ):
-        column.plotly_chart(figure(name, key, build, data), config=config, key=f"chart_{name}")
+        fig = figure(name, (*key, whole), lambda d, b=build: b(d, full_batch=whole), data)
+        column.plotly_chart(fig, config=config, key=f"chart_{name}")
+        column.caption(words)
+    doctor_panel(view)
+
+
+def doctor_panel(view) -> None:
+    """What the doctor reads in the run so far, each finding with a one-click change."""
+    found = diagnoses(view)
+    if not found:
+        return
+    preset_name = view.meta.get("preset")
+    lesson = PRESET_LESSONS.get(preset_name)
+    st.markdown("**The doctor's reading**")
+    for d in found:
+        with st.container(border=True):
+            named = (
+                f" :orange[This is the lesson of the {PRESET_LABELS[preset_name]} preset.]"
+                if d.code == lesson
+                else ""
+            )
+            show_diagnosis(d, key=f"doctor_{view.id}_{d.code}", note=named)
 
 
 def figure(name, key, build, data):
@@ -288,14 +398,15 @@ def _await_scores() -> None:
 
 if view is not None and view.finished:
     done = view.last.get("done")
-    if view.status == "done":
+    if view.status == DONE:
         st.success(
             f"Finished: {done['test_acc']:.2%} of the 10,000 MNIST test digits read correctly "
             f"after {format_seconds(done['train_seconds'])} of training. Try it on the Draw page."
         )
     elif view.status == STOPPED and done:
+        unit = "iterations" if full_batch(view) else "steps"
         st.warning(
-            f"Stopped after {done['step']:,} steps. The weights so far read "
+            f"Stopped after {done['step']:,} {unit}. The weights so far read "
             f"{done['test_acc']:.2%} of the test digits correctly."
         )
     elif view.scoring:
@@ -305,9 +416,10 @@ if view is not None and view.finished:
         st.fragment(_await_scores, run_every=0.5)()
     elif view.status == STOPPED:
         st.warning("Stopped before training began.")
-    elif view.status == "diverged":
-        st.error(view.last["diverged"]["reason"])
-    elif view.status == "failed":
+    elif view.status == DIVERGED:
+        # The doctor's reading above says why, with a learning rate that is safe to try.
+        st.error("Training diverged: the loss blew up. Nothing was saved.")
+    elif view.status == FAILED:
         st.error(f"Training failed: {view.error}")
     if run_speed(view):
         st.caption(f"Speed: {run_speed(view)}")

@@ -62,6 +62,14 @@ def shipped_model():
 
 
 @pytest.fixture(autouse=True)
+def runs_tmp(tmp_path, monkeypatch):
+    """Every test keeps the runs it records (ui.common.runs_dir) in a temp folder of its own."""
+    d = tmp_path / "runs"
+    monkeypatch.setenv("NNDIGITS_RUNS_DIR", str(d))
+    return d
+
+
+@pytest.fixture(autouse=True)
 def app_navigation(monkeypatch):
     """Run every AppTest through app.py's st.navigation, as the real server does.
 

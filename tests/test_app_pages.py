@@ -281,7 +281,10 @@ def test_a_diverging_run_stops_and_explains_what_to_change(app_weights, mnist):
     click(at, "Start")
     view = wait_for_job(at)
     assert view.status == jobs.DIVERGED
-    assert "learning rate" in texts(at.error) and "Nothing was saved" in texts(at.error)
+    assert "diverged" in texts(at.error) and "Nothing was saved" in texts(at.error)
+    # The doctor says why, and suggests a rate inside sgd's sensible range (not 1, nor 0.1 x 10).
+    assert "Learning rate too high" in texts(at.markdown)
+    assert "Try learning rate 0.5" in texts(at.markdown)
     assert not [b for b in at.button if b.label == "Save"]
 
 

@@ -71,6 +71,14 @@ def test_backprop_matches_finite_differences_with_two_hidden_layers(activation):
     assert _fd_check_weights(net, X, y, rng) < 1e-6
 
 
+def test_backprop_matches_finite_differences_without_a_hidden_layer():
+    rng = np.random.default_rng(4)
+    net = init_network([784, 10], "relu", rng, dtype=np.float64)  # softmax regression
+    X = rng.random((5, 784))
+    y = rng.integers(0, 10, 5)
+    assert _fd_check_weights(net, X, y, rng) < 1e-6
+
+
 def test_input_gradient_matches_finite_differences():
     rng = np.random.default_rng(3)
     net = init_network([784, 20, 16, 10], "relu", rng, dtype=np.float64)

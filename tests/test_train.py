@@ -124,7 +124,7 @@ def test_snapshot_is_a_copy_not_the_live_weights(toy):
     [
         (dict(lr=0), "learning rate"),
         (dict(lr=float("nan")), "learning rate"),
-        (dict(hidden=()), "hidden layers"),
+        (dict(hidden=(8,) * 5), "hidden layers"),
         (dict(hidden=(0,)), "hidden layers"),
         (dict(activation="softsign"), "activation"),
         (dict(optimizer="lbfgs"), "optimizer"),
@@ -156,7 +156,8 @@ def test_config_round_trips_through_a_dict():
 
 
 def test_presets_are_valid_and_the_seed_preset_is_the_article():
-    assert set(PRESETS) == {"seed", "quick", "best"}
+    assert {"seed", "quick", "best"} < set(PRESETS)
+    assert set(PRESETS) == set(T.PRESET_NOTES)
     s = PRESETS["seed"]
     assert s.sizes == [784, 10, 10] and s.init == "uniform" and s.optimizer == "sgd"
     assert s.lr == 0.10 and s.batch_size == 0 and s.epochs == 500 and s.train_size == 41_000
@@ -215,3 +216,16 @@ def test_a_stop_in_the_middle_of_an_evaluation_ends_it_there(toy):
     control.stop()
     with pytest.raises(Interrupted):
         evaluate(net, toy.X_val, toy.y_val, batch=10, control=control)
+
+
+def test_no_hidden_layer_is_softmax_regression_and_it_learns(toy):
+    cfg = TrainConfig(hidden=(), lr=3e-3, batch_size=32, epochs=5)
+    assert cfg.sizes == [784, 10]
+    events = _events(cfg, toy)
+    assert events[0]["n_params"] == 784 * 10 + 10
+    assert events[-1]["kind"] == "done" and events[-1]["val_acc"] > 0.9
+
+
+def test_more_than_four_hidden_layers_is_refused_with_a_message():
+    with pytest.raises(ValueError, match="0 to 4 layers"):
+        TrainConfig(hidden=(8, 8, 8, 8, 8))

@@ -18,8 +18,36 @@ HIGHLIGHT = "#2ca02c"  # green: the predicted digit
 MUTED = "#b0b0b0"
 
 LOSS_PER_STEP = "Loss per step"
+LOSS_PER_ITERATION = "Loss per iteration"  # full-batch runs: one step is one pass, an iteration
 LOSS_PER_EPOCH = "Loss per epoch"
 ACCURACY_PER_EPOCH = "Accuracy per epoch"
+LOSS_EVALUATED = "Loss, training and validation"  # full-batch runs' evaluated loss
+ACCURACY_EVALUATED = "Accuracy, training and validation"
+COMPARE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+
+# One line beside each training chart, so the charts explain themselves.
+EXPLAIN_LOSS_STEP = (
+    "Cross-entropy loss: minus the log of the probability the network gave the right digit, "
+    "averaged over a batch of images. 2.3 is guessing among ten digits; 0 is sure and right. "
+    "Light: each batch; dark: an average of the last few dozen batches."
+)
+EXPLAIN_LOSS_ITERATION = (
+    "Cross-entropy loss: minus the log of the probability the network gave the right digit, "
+    "averaged over every training image. 2.3 is guessing among ten digits; 0 is sure and right. "
+    "Each iteration sees all the images, so the line has no noise to smooth."
+)
+EXPLAIN_LOSS_EVALUATED = (
+    "Training: the images it learns from. Validation: 5,000 images it never trains on, the "
+    "honest measure. Validation rising while training falls means it memorises (overfitting)."
+)
+EXPLAIN_ACCURACY_EPOCH = (
+    "Share of digits read correctly. In epoch 1 validation can beat training: the training "
+    "figure averages the whole epoch, early guessing included; validation is measured at its end."
+)
+EXPLAIN_ACCURACY_ITERATION = (
+    "Share of digits read correctly, on the training images and on 5,000 validation images it "
+    "never trains on. Both measured with the same weights, so they stay close unless it overfits."
+)
 
 
 def _layout(title: str, height: int, **extra) -> dict:
@@ -46,39 +74,45 @@ def _waiting(fig: go.Figure, message: str) -> go.Figure:
     return fig
 
 
-def loss_per_step_figure(steps: Sequence[dict], height: int = 300) -> go.Figure:
-    """Raw and smoothed training loss against the step number (log scale)."""
+def loss_per_step_figure(
+    steps: Sequence[dict], height: int = 300, full_batch: bool = False
+) -> go.Figure:
+    """Training loss against the step number (log scale): raw and smoothed for mini-batches,
+    one line for full-batch runs, whose loss has no batch noise to smooth."""
     x = [s["step"] for s in steps]
-    fig = go.Figure(
-        [
-            go.Scatter(
-                x=x,
-                y=[s["loss"] for s in steps],
-                name="batch loss",
-                mode="lines",
-                line=dict(color=RAW, width=1),
-            ),
+    unit = "iteration" if full_batch else "step"
+    traces = [
+        go.Scatter(
+            x=x,
+            y=[s["loss"] for s in steps],
+            name="loss" if full_batch else "batch loss",
+            mode="lines",
+            line=dict(color=MAIN, width=2) if full_batch else dict(color=RAW, width=1),
+        )
+    ]
+    if not full_batch:
+        traces.append(
             go.Scatter(
                 x=x,
                 y=[s["smooth_loss"] for s in steps],
                 name="smoothed",
                 mode="lines",
                 line=dict(color=MAIN, width=2.5),
-            ),
-        ]
-    )
+            )
+        )
+    fig = go.Figure(traces)
     fig.update_layout(
-        **_layout(LOSS_PER_STEP, height),
-        xaxis_title="step",
+        **_layout(LOSS_PER_ITERATION if full_batch else LOSS_PER_STEP, height),
+        xaxis_title=unit,
         # Full numbers on every tick: plotly's default log labels read as "5, 2, 0.1, 5".
         yaxis=dict(title="cross-entropy (log scale)", type="log", tickformat=".2~g"),
     )
     if not steps:
-        return _waiting(fig, "The first points appear after a few steps")
+        return _waiting(fig, f"The first points appear after a few {unit}s")
     return fig
 
 
-def _epoch_figure(epochs, train_key, val_key, title, y_title, height, percent=False):
+def _epoch_figure(epochs, train_key, val_key, title, y_title, height, percent=False, unit="epoch"):
     x = [e["epoch"] for e in epochs]
     mode = "lines+markers" if len(x) <= 60 else "lines"
     fig = go.Figure(
@@ -101,24 +135,70 @@ def _epoch_figure(epochs, train_key, val_key, title, y_title, height, percent=Fa
     )
     fig.update_layout(
         **_layout(title, height),
-        xaxis=dict(title="epoch", rangemode="tozero"),
+        xaxis=dict(title=unit, rangemode="tozero"),
         yaxis=dict(title=y_title, tickformat=".1%" if percent else None),
     )
     if not epochs:
-        return _waiting(fig, "Appears after the first evaluated epoch")
+        return _waiting(fig, f"Appears after the first evaluated {unit}")
     return fig
 
 
-def loss_per_epoch_figure(epochs: Sequence[dict], height: int = 300) -> go.Figure:
-    """Training and validation loss at the end of each evaluated epoch."""
-    return _epoch_figure(epochs, "train_loss", "val_loss", LOSS_PER_EPOCH, "cross-entropy", height)
-
-
-def accuracy_per_epoch_figure(epochs: Sequence[dict], height: int = 300) -> go.Figure:
-    """Training and validation accuracy at the end of each evaluated epoch."""
+def loss_per_epoch_figure(
+    epochs: Sequence[dict], height: int = 300, full_batch: bool = False
+) -> go.Figure:
+    """Training and validation loss at each evaluation (per epoch, or per iteration)."""
+    title = LOSS_EVALUATED if full_batch else LOSS_PER_EPOCH
+    unit = "iteration" if full_batch else "epoch"
     return _epoch_figure(
-        epochs, "train_acc", "val_acc", ACCURACY_PER_EPOCH, "accuracy", height, percent=True
+        epochs, "train_loss", "val_loss", title, "cross-entropy", height, unit=unit
     )
+
+
+def accuracy_per_epoch_figure(
+    epochs: Sequence[dict], height: int = 300, full_batch: bool = False
+) -> go.Figure:
+    """Training and validation accuracy at each evaluation (per epoch, or per iteration)."""
+    title = ACCURACY_EVALUATED if full_batch else ACCURACY_PER_EPOCH
+    unit = "iteration" if full_batch else "epoch"
+    return _epoch_figure(
+        epochs, "train_acc", "val_acc", title, "accuracy", height, percent=True, unit=unit
+    )
+
+
+def compare_figure(
+    curves: Sequence[tuple[str, Sequence, Sequence]],
+    title: str,
+    x_title: str,
+    y_title: str,
+    height: int = 340,
+    log_y: bool = False,
+    percent: bool = False,
+) -> go.Figure:
+    """Several runs' curves on one chart: curves are (name, xs, ys), one colour each."""
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=list(xs),
+                y=list(ys),
+                name=name,
+                mode="lines+markers" if len(xs) <= 40 else "lines",
+                line=dict(color=COMPARE_COLORS[i % len(COMPARE_COLORS)], width=2),
+            )
+            for i, (name, xs, ys) in enumerate(curves)
+        ]
+    )
+    yaxis = dict(title=y_title)
+    if log_y:
+        yaxis.update(type="log", tickformat=".2~g")
+    if percent:
+        yaxis.update(tickformat=".1%")
+    fig.update_layout(**_layout(title, height), xaxis=dict(title=x_title), yaxis=yaxis)
+    # Legends of long run names go below the chart, one per line.
+    fig.update_layout(legend=dict(orientation="v", y=-0.25, yanchor="top", x=0, xanchor="left"))
+    fig.update_layout(margin=dict(l=10, r=10, t=40, b=10))
+    if not any(len(xs) for _, xs, _ in curves):
+        return _waiting(fig, "These runs recorded no points of this kind")
+    return fig
 
 
 def probabilities_figure(probs: Sequence[float], height: int = 260) -> go.Figure:

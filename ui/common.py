@@ -18,6 +18,7 @@ import math
 import os
 import threading
 import uuid
+from pathlib import Path
 
 import streamlit as st
 
@@ -35,6 +36,10 @@ JOB_PARAM = "job"  # URL query parameter carrying this session's training job id
 LIVE = "__in_training__"  # model choice meaning "the network this session is training"
 MODEL_KEY = "model_choice"  # session_state: the chosen model's name, or LIVE
 KEEP_PREFIX = "cfg_"  # widget keys kept when the user visits another page
+BEFORE_LIVE = "model_before_live"  # session_state: the model in use before the last Start
+MODEL_NOTICE = "model_notice"  # session_state: why the model in use is not the one chosen
+SETUP_KEY = "train_setup"  # session_state: the Train setup as last shown, {preset, values}
+LOAD_SETUP = "load_setup"  # session_state: a past run's setup for the Train page to load
 
 SHARED_ENV = "NNDIGITS_SHARED"  # "1": this server is shared, whatever address it listens on
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -171,6 +176,17 @@ def keep_widget_state(prefix: str = KEEP_PREFIX) -> None:
             st.session_state[key] = st.session_state[key]
 
 
+def runs_dir() -> Path:
+    """Where this workspace keeps its runs history (its runs/ folder)."""
+    return current_workspace().runs
+
+
+def run_again(preset: str | None, config: dict, label: str) -> None:
+    """Open the Train page with a past run's setup filled in ("Run again with one change")."""
+    st.session_state[LOAD_SETUP] = {"preset": preset or "quick", "values": config, "label": label}
+    st.switch_page("pages/train.py")
+
+
 # --- this session's training job --------------------------------------------------------------
 
 
@@ -217,7 +233,10 @@ def start_training(config: TrainConfig, preset_name: str) -> str:
         manager.forget(old, owner_id())
     st.session_state["train_job"] = job_id
     st.query_params[JOB_PARAM] = job_id
+    if st.session_state.get(MODEL_KEY, DEFAULT) != LIVE:
+        st.session_state[BEFORE_LIVE] = st.session_state.get(MODEL_KEY, DEFAULT)
     st.session_state[MODEL_KEY] = LIVE
+    st.session_state.pop(MODEL_NOTICE, None)
     st.session_state.pop("saved_as", None)
     return job_id
 
@@ -243,6 +262,9 @@ def save_trained(name: str, overwrite: bool = False):
     )
     st.session_state["saved_as"] = name.strip()
     st.session_state[MODEL_KEY] = name.strip()
+    from ui.runs import note_saved
+
+    note_saved(view.id, name.strip())
     return path
 
 
@@ -264,9 +286,11 @@ def live_model() -> Model | None:
         return None
     done, epoch = view.last.get("done"), view.last.get("epoch")
     if view.active:
-        step = view.last.get("step")
-        name = f"model in training (epoch {step['epoch']:.1f})" if step else "model in training"
-        metrics = {"val_acc": epoch["val_acc"]} if epoch else {}
+        where = progress_label(view)
+        val = epoch["val_acc"] if epoch and math.isfinite(epoch["val_acc"]) else None
+        so_far = f"{val:.1%} on validation" if val is not None else "not evaluated yet"
+        name = f"model in training ({where}, {so_far})" if where else "model in training"
+        metrics = {"val_acc": val} if val is not None else {}
     else:
         saved = st.session_state.get("saved_as")
         name = f"model just trained (saved as {saved})" if saved else "model just trained"
@@ -281,13 +305,35 @@ def live_model() -> Model | None:
     return Model(name, net, meta)
 
 
+def live_unusable(view: JobView | None) -> str | None:
+    """Why a finished run's weights must not read digits (diverged, failed, or stopped before
+    its first evaluation), in words; None when they may."""
+    if view is None or not view.finished:
+        return None
+    if view.status == jobs.DIVERGED:
+        return "the run in this tab diverged, so its weights are broken"
+    if view.status == jobs.FAILED:
+        return "the run in this tab failed"
+    if view.status == jobs.STOPPED and "epoch" not in view.last:
+        return "the run in this tab was stopped before its first evaluation"
+    return None
+
+
 def current_model() -> Model | None:
     """The model the user chose (the live one, a saved one, or `default`); None if it won't load.
 
-    When it won't load, `model_problem()` says why.
+    When it won't load, `model_problem()` says why. A run that diverged, failed or stopped before
+    its first evaluation is never used: the choice falls back to the model in use before it
+    started, and `model_notice()` says so.
     """
     state = st.session_state
     choice = state.get(MODEL_KEY, DEFAULT)
+    if choice == LIVE:
+        why = live_unusable(train_job_view())
+        if why:
+            fallback = state.get(BEFORE_LIVE, DEFAULT)
+            state[MODEL_NOTICE] = f"Reading with {fallback}: {why}."
+            choice = state[MODEL_KEY] = fallback
     if choice == LIVE:
         model = live_model()
         if model is not None:
@@ -304,6 +350,11 @@ def current_model() -> Model | None:
         return None
     state.pop("model_problem", None)
     return model
+
+
+def model_notice() -> str | None:
+    """Why the model in use is not the run the user was watching, or None."""
+    return st.session_state.get(MODEL_NOTICE)
 
 
 def model_problem() -> tuple[str, str] | None:
@@ -335,7 +386,15 @@ def require_model() -> Model:
 
 
 def _sync_choice(key: str) -> None:
-    st.session_state[MODEL_KEY] = st.session_state[key]
+    state = st.session_state
+    chosen = state[key]
+    if chosen != LIVE and chosen not in current_workspace().model_names():
+        # Not a choice but the browser echoing an option that is gone (the run in this tab
+        # diverged and left the list): it arrives as the option's label. Keep the real choice.
+        return
+    if chosen != state.get(MODEL_KEY, DEFAULT):  # the user chose: the notice is answered
+        state.pop(MODEL_NOTICE, None)
+    state[MODEL_KEY] = chosen
 
 
 def model_label(choice: str) -> str:
@@ -352,7 +411,7 @@ def model_picker(key: str, label: str = "Model") -> Model | None:
     state = st.session_state
     model = current_model()  # first, as it falls back to default when the run is gone
     options = current_workspace().model_names()
-    if train_job_id() is not None:
+    if train_job_id() is not None and not live_unusable(train_job_view()):
         options.insert(0, LIVE)
     choice = state.get(MODEL_KEY, DEFAULT)
     if choice not in options:
@@ -383,10 +442,15 @@ def predict(model: Model, x28):
 def render_sidebar() -> None:
     """Model in use and the live status of this session's training job, on every page; on a
     shared server also who is signed in (or the banner saying nobody is)."""
+    from ui.runs import record_finished_runs
+
     render_access()
+    record_finished_runs()
     with st.sidebar:
         language_switch()
         model = model_picker("sidebar_model", "Model in use")
+        if model_notice():
+            st.caption(f":orange[{model_notice()}]")
         if model is not None:
             st.caption(model_caption(model))
         elif model_problem():
@@ -442,17 +506,46 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds} s"
 
 
+def full_batch(view: JobView) -> bool:
+    """Whether a training run takes every image in each step: then one step is one epoch, and
+    its progress is counted in iterations (the article's way), elsewhere in epochs."""
+    start = view.last.get("start")
+    if start:
+        return start["steps_per_epoch"] == 1
+    return view.meta.get("config", {}).get("batch_size") == 0
+
+
+def _position(view: JobView) -> tuple[int, int, int, int] | None:
+    """(unit reached, units in all, steps taken, steps in all), in the run's own unit."""
+    start, step, done = view.last.get("start"), view.last.get("step"), view.last.get("done")
+    if not start or not (step or done):
+        return None
+    steps = done["step"] if done else step["step"]  # a finished run's own count, not a log's
+    total = start["total_steps"]
+    if full_batch(view):
+        return steps, total, steps, total
+    epochs, per_epoch = start["epochs"], start["steps_per_epoch"]
+    reached = steps / per_epoch
+    # Under way: the epoch being trained; finished: the last epoch touched.
+    current = math.ceil(reached) if view.finished else math.floor(reached) + 1
+    return min(epochs, max(1, current)), epochs, steps, total
+
+
+def progress_label(view: JobView) -> str | None:
+    """ "epoch 3 of 5" or, for full-batch runs, "iteration 78 of 500"; None before any step.
+
+    The status line, the sidebar and Draw all count with this, so they agree."""
+    pos = _position(view)
+    if pos is None:
+        return None
+    unit = "iteration" if full_batch(view) else "epoch"
+    return f"{unit} {pos[0]:,} of {pos[1]:,}"
+
+
 def training_progress(view: JobView, max_running: int | None = None) -> dict:
     """Where a training job stands: fraction done (0..1), a status line and a short one."""
     start, step = view.last.get("start"), view.last.get("step")
     epoch_ev, done, data = view.last.get("epoch"), view.last.get("done"), view.last.get("data")
-    total = start["total_steps"] if start else 0
-    steps = step["step"] if step else 0
-    fraction = min(1.0, steps / total) if total else 0.0
-    if view.status == jobs.DONE:
-        fraction = 1.0
-    epochs = start["epochs"] if start else view.meta.get("config", {}).get("epochs", 0)
-    parts = []
     if view.status == jobs.QUEUED:
         slots = f" ({max_running} run at once on this server)" if max_running else ""
         line = f"Waiting for a free slot: number {view.position} in the queue{slots}."
@@ -461,25 +554,25 @@ def training_progress(view: JobView, max_running: int | None = None) -> dict:
         stage = data["stage"] if data else "Getting the data ready"
         frac = data["fraction"] if data and data["fraction"] is not None else 0.0
         return {"fraction": frac, "line": stage, "short": "preparing the data"}
-    current = 0
-    if step:
-        current = min(epochs, math.floor(step["epoch"]) + 1) if epochs else 0
-        if view.finished:
-            current = min(epochs, math.ceil(step["epoch"]))
-        if start and start["steps_per_epoch"] == 1:
-            # Full-batch gradient descent (the article's way): one step is one epoch.
-            current = steps
+    pos = _position(view)
+    parts = []
+    fraction = 1.0 if view.status == jobs.DONE else 0.0
+    if pos is not None:
+        current, units, steps, total = pos
+        fraction = 1.0 if view.status == jobs.DONE else min(1.0, steps / total) if total else 0.0
+        if full_batch(view):
             parts.append(f"Iteration {steps:,} of {total:,} (full batch)")
         else:
-            parts.append(f"Epoch {current} of {epochs}")
+            parts.append(f"Epoch {current} of {units}")
             parts.append(f"step {steps:,} of {total:,}")
-        if view.finished and step["train_seconds"] > 0 and start:
+        seconds = (done or step)["train_seconds"]
+        if view.finished and seconds > 0:
             # A finished run's last window can be a handful of steps: show the whole run's rate.
             seen = steps * start["n_train"] / max(1, start["steps_per_epoch"])
-            parts.append(f"{seen / step['train_seconds']:,.0f} images/s on average")
-        else:
+            parts.append(f"{seen / seconds:,.0f} images/s on average")
+        elif step:
             parts.append(f"{step['images_per_sec']:,.0f} images/s")
-        if view.active and steps:
+        if view.active and step and steps:
             left = step["train_seconds"] / steps * (total - steps)
             parts.append(f"about {format_seconds(left)} left")
     elif view.active:
@@ -501,8 +594,9 @@ def training_progress(view: JobView, max_running: int | None = None) -> dict:
         parts.append(f"test accuracy {done['test_acc']:.2%}")
     line = " · ".join(parts) or view.status
     short = view.status
-    if step and epochs:
-        short = f"{status or view.status.capitalize()}: epoch {current}/{epochs}"
+    if pos is not None:
+        unit = "iteration" if full_batch(view) else "epoch"
+        short = f"{status or view.status.capitalize()}: {unit} {pos[0]:,}/{pos[1]:,}"
         if epoch_ev and math.isfinite(epoch_ev["val_acc"]):
             short += f", val. acc. {epoch_ev['val_acc']:.1%}"
     return {"fraction": fraction, "line": line, "short": short}
@@ -514,16 +608,29 @@ def run_speed(view: JobView) -> str | None:
     if not start or not done or not done.get("train_seconds"):
         return None
     seen = done["step"] / start["steps_per_epoch"] * start["n_train"]  # images trained on
-    per_epoch = ", ".join(f"{e['seconds']:.1f}" for e in epochs[:10])
-    more = ", ..." if len(epochs) > 10 else ""
-    return (
-        f"{seen / done['train_seconds']:,.0f} images/s on average; "
-        f"seconds per evaluated epoch: {per_epoch}{more}."
-    )
+    speed = f"{seen / done['train_seconds']:,.0f} images/s on average"
+    timed = [e for e in epochs if e.get("seconds")]
+    if not timed or start["steps_per_epoch"] == 1:
+        return speed + "."  # nothing evaluated, or one step per epoch: no per-epoch figure
+    per_epoch = ", ".join(f"{e['seconds']:.1f}" for e in timed[:10])
+    more = ", ..." if len(timed) > 10 else ""
+    return f"{speed}; seconds per evaluated epoch: {per_epoch}{more}."
+
+
+NO_HIDDEN = "none"  # how the hidden-layers field spells "no hidden layer" (softmax regression)
+
+
+def format_hidden(hidden) -> str:
+    """(512, 256) -> "512, 256"; () -> "none"; text (as typed in the field) stays as it is."""
+    if isinstance(hidden, str):
+        return hidden
+    return ", ".join(map(str, hidden)) if hidden else NO_HIDDEN
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
-    """ "512, 256" -> (512, 256); ValueError with a plain message for anything else."""
+    """ "512, 256" -> (512, 256), "none" or "0" -> (); ValueError with a plain message otherwise."""
+    if str(text).strip().lower() in (NO_HIDDEN, "0"):
+        return ()
     pieces = [p.strip() for p in str(text).replace(";", ",").split(",") if p.strip()]
     try:
         sizes = tuple(int(p) for p in pieces)
@@ -531,7 +638,7 @@ def parse_hidden(text: str) -> tuple[int, ...]:
         sizes = None
     if not sizes:
         raise ValueError(
-            f"Hidden layers are whole numbers separated by commas, like 256 or 512, 256; "
-            f"got {text!r}."
+            f"Hidden layers are whole numbers separated by commas, like 256 or 512, 256 "
+            f"(or none, for no hidden layer); got {text!r}."
         )
     return sizes

@@ -23,6 +23,7 @@ from core.jobs import finetune_job, get_manager
 from core.model_store import Model, ModelFileError
 from core.personal import MAX_ZIP_BYTES, ImportRefused, Listing, PersonalSet, score_arrays
 from ui.common import MODEL_KEY, current_model, current_workspace, owner_id, predict
+from ui.runs import note_saved
 
 FINETUNE = "finetune"  # the job kind
 FT_PARAM = "ft"  # URL query parameter carrying this session's fine-tuning job id
@@ -94,7 +95,7 @@ def render_feedback(model, rgba, x28, prediction=None) -> None:
             key="fb_right",
             icon=":material/check:",
             disabled=prediction is None,
-            help=f"Keep it in My digits as a {prediction}.",
+            help=f"Keep it in My digits as {'an' if prediction == 8 else 'a'} {prediction}.",
         ):
             _keep(store, x28, rgba, prediction, prediction, model)
     with wrong_col, st.popover("Wrong, it is ...", icon=":material/edit:"):
@@ -107,7 +108,9 @@ def render_feedback(model, rgba, x28, prediction=None) -> None:
     with note_col:
         kept = store.find(x28)
         if kept is not None:
-            st.success(f"Kept in My digits as a **{kept.label}**.", icon=":material/bookmark:")
+            article = "an" if kept.label == 8 else "a"  # "an 8", "a 3"
+            kept_as = f"Kept in My digits as {article} **{kept.label}**."
+            st.success(kept_as, icon=":material/bookmark:")
         else:
             st.caption("Kept drawings appear under My digits, where you can fine-tune on them.")
 
@@ -404,6 +407,7 @@ def _results(view) -> None:
             else:
                 st.session_state["ft_saved"] = (view.id, name.strip())
                 st.session_state[MODEL_KEY] = name.strip()
+                note_saved(view.id, name.strip())  # on the run's record in Runs
                 st.rerun()
 
 

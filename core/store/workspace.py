@@ -102,7 +102,7 @@ def local() -> Workspace:
         id=LOCAL,
         models=paths.weights_dir(),
         personal=paths.personal_dir(),
-        runs=paths.data_dir() / "runs",
+        runs=paths.runs_dir(),
         shared_models=paths.weights_dir(),
         label="this computer",
     )

@@ -1,0 +1,440 @@
+"""The training doctor: small rules that read a run's numbers and name what went wrong.
+
+Each rule is a pure function over plain inputs (lists of metric dicts, a config dict, unit
+statistics, an estimated duration) and returns a `Diagnosis` or None. A diagnosis carries the
+numbers that triggered it and at most one suggestion: a change to the config that the Train page
+can apply with a click. Suggestions never lead straight into another divergence: learning rates
+stay inside the range the Train page's help text gives for each optimizer. No UI code here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from core.network import Network, activation_fns
+
+# Codes of the diagnoses, used by the presets to name their lesson.
+LR_TOO_HIGH = "lr_too_high"
+LR_OSCILLATES = "lr_oscillates"
+LR_TOO_LOW = "lr_too_low"
+VANISHING = "vanishing_gradients"
+OVERFITTING = "overfitting"
+UNDERFITTING = "underfitting"
+DEAD_RELUS = "dead_relus"
+SATURATED = "saturated_units"
+SLOW = "slow_setup"
+
+LN10 = math.log(10)  # the loss of a network that guesses: -log(1/10)
+# Learning rates a suggestion may propose, per optimizer: the ranges the Train page's help text
+# gives (momentum multiplies the step about tenfold, so its range is ten times lower).
+SAFE_LR = {
+    "adam": (1e-4, 1e-2),
+    "sgd": (0.01, 0.5),
+    "momentum": (1e-3, 0.05),
+    "nesterov": (1e-3, 0.05),
+}
+EXPLOSION_FACTOR = 3.0  # a loss this many times the first one ...
+EXPLOSION_FLOOR = 5.0  # ... and above this (well above guessing's 2.3) is an explosion
+PLATEAU_STEPS = 30  # the loss is judged after this many steps
+PLATEAU_RATIO = 0.85  # still above this share of the starting loss: a plateau
+OSCILLATION_WINDOW = 40  # the last this many full-batch losses are checked for a zigzag
+OSCILLATION_UPS = 0.25  # share of steps where the loss went up ...
+OSCILLATION_JUMP = 0.02  # ... by this share of its value on average
+OVERFIT_RISE = 0.10  # validation loss this far above its best, two evaluations on or more
+UNDERFIT_LOSS = 0.2  # training loss still above this at the end ...
+UNDERFIT_CHANGE = 0.10  # ... and improving by less than this share over the last third
+SMALL_LAYER = 32  # fewer units than this in a hidden layer is "too few"
+DEAD_SHARE = 0.25  # this share of hidden ReLUs silent on every validation image
+SATURATED_SHARE = 0.2  # this share of sigmoid/tanh units with a flat slope
+SATURATED_SLOPE = 0.1  # a unit whose mean slope is below this share of its peak is saturated
+SLOW_SECONDS = 600.0  # an estimated run longer than this gets a word before Start
+SLOW_TARGET = 300.0  # the suggestion aims for about this many seconds
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """One finding: what was seen (with its numbers) and one change that would help."""
+
+    code: str  # one of the codes above
+    title: str  # a few words: "Learning rate too high"
+    detail: str  # what the numbers show, in a sentence or two
+    numbers: dict = field(default_factory=dict)  # the figures that triggered it
+    change: dict = field(default_factory=dict)  # config fields to set; {} when none applies
+    advice: str = ""  # the suggestion in words
+
+
+@dataclass(frozen=True)
+class UnitActivity:
+    """How the hidden units behave on a set of images (validation, normally)."""
+
+    activation: str
+    units: int  # hidden units in all layers
+    dead: int  # ReLU-like units never active on any image (Z <= 0 everywhere); 0 otherwise
+    saturated: int  # mean slope g'(Z) below SATURATED_SLOPE of its peak (flat: no gradient)
+    images: int
+
+    @property
+    def dead_share(self) -> float:
+        return self.dead / self.units if self.units else 0.0
+
+    @property
+    def saturated_share(self) -> float:
+        return self.saturated / self.units if self.units else 0.0
+
+
+_PEAK_SLOPE = {"relu": 1.0, "leaky_relu": 1.0, "sigmoid": 0.25, "tanh": 1.0}
+
+
+def unit_activity(net: Network, X, batch: int = 1000) -> UnitActivity:
+    """Dead and saturated hidden units of `net` over images X, (n, 784) in [0, 1]."""
+    _, g_grad = activation_fns(net.activation)
+    hidden = net.sizes[1:-1]
+    ever_active = [np.zeros(h, bool) for h in hidden]
+    slope_sum = [np.zeros(h, np.float64) for h in hidden]
+    X = np.asarray(X, dtype=net.dtype).reshape(-1, net.sizes[0])
+    for i in range(0, len(X), batch):
+        A = X[i : i + batch]
+        for l in range(len(hidden)):
+            Z = A @ net.W[l] + net.b[l]  # (m, n_l) @ (n_l, h) -> (m, h)
+            ever_active[l] |= (Z > 0).any(axis=0)
+            slope_sum[l] += g_grad(Z).sum(axis=0, dtype=np.float64)
+            A = activation_fns(net.activation)[0](Z)
+    n = max(1, len(X))
+    peak = _PEAK_SLOPE[net.activation]
+    relu_like = net.activation in ("relu", "leaky_relu")  # "dead" means nothing for the others
+    dead = sum(int((~a).sum()) for a in ever_active) if relu_like else 0
+    saturated = sum(int((s / n < SATURATED_SLOPE * peak).sum()) for s in slope_sum)
+    return UnitActivity(net.activation, int(sum(hidden)), dead, saturated, len(X))
+
+
+# --- suggestions that stay safe ---------------------------------------------------------------
+
+
+def _nice(x: float) -> float:
+    """One significant digit: 0.0347 -> 0.03."""
+    return float(f"{x:.1g}")
+
+
+def safe_lr_range(optimizer: str) -> tuple[float, float]:
+    """The learning rates a suggestion may propose for an optimizer."""
+    return SAFE_LR.get(optimizer, SAFE_LR["sgd"])
+
+
+def lower_lr(config: dict, factor: float = 10.0) -> float | None:
+    """A learning rate `factor` times smaller, kept inside the safe range; None if none is."""
+    lo, hi = safe_lr_range(config["optimizer"])
+    lr = float(config["lr"])
+    new = _nice(min(max(lr / factor, lo), hi))
+    return new if new < lr else None
+
+
+def higher_lr(config: dict, factor: float = 10.0) -> float | None:
+    """A learning rate `factor` times larger, kept inside the safe range; None if none is."""
+    lo, hi = safe_lr_range(config["optimizer"])
+    lr = float(config["lr"])
+    new = _nice(min(max(lr * factor, lo), hi))
+    return new if new > lr else None
+
+
+def describe_change(change: dict) -> str:
+    """'learning rate 0.001, activation relu': a config change in words, for a button."""
+    names = {"lr": "learning rate", "hidden": "hidden layers", "l2": "L2 weight decay"}
+    parts = []
+    for key, value in change.items():
+        if key == "hidden":
+            value = ", ".join(map(str, value)) if value else "none"
+        elif key == "train_size" and value == 0:
+            key, value = "training images", "all"
+        elif isinstance(value, float):
+            value = f"{value:g}"
+        parts.append(f"{names.get(key, key.replace('_', ' '))} {value}")
+    return ", ".join(parts)
+
+
+# --- rules over the loss per step ---------------------------------------------------------------
+
+
+def _losses(steps: Sequence[dict]) -> list[float]:
+    return [float(s["loss"]) for s in steps]
+
+
+def explosion(steps: Sequence[dict], config: dict, diverged: bool = False) -> Diagnosis | None:
+    """Learning rate too high: the loss climbed far above where it started (or became NaN)."""
+    losses = _losses(steps)
+    if not losses and not diverged:
+        return None
+    finite = [x for x in losses if math.isfinite(x)]
+    first = finite[0] if finite else float("nan")
+    peak = max(finite) if finite else float("nan")
+    blew_up = len(finite) < len(losses)
+    climbed = bool(finite) and peak > max(EXPLOSION_FACTOR * first, EXPLOSION_FLOOR)
+    if not (blew_up or climbed or diverged):
+        return None
+    bad = [s["step"] for s in steps if not math.isfinite(s["loss"])]
+    at = bad[0] if bad else next((s["step"] for s in steps if s["loss"] == peak), 0)
+    new = lower_lr(config)
+    what = (
+        "the loss became NaN (the weights overflowed)"
+        if blew_up
+        else f"the loss climbed from {first:.2f} to {peak:.2f} by step {at}"
+        if finite
+        else "the run diverged"
+    )
+    return Diagnosis(
+        LR_TOO_HIGH,
+        "Learning rate too high",
+        f"{what[0].upper()}{what[1:]}: with learning rate {config['lr']:g} each "
+        f"{config['optimizer']} step overshoots, and the next one overshoots further.",
+        {"first_loss": first, "peak_loss": peak, "step": at, "lr": config["lr"]},
+        {"lr": new} if new else {},
+        f"Try learning rate {new:g}." if new else "Try the quick preset's setup.",
+    )
+
+
+def oscillation(steps: Sequence[dict], config: dict) -> Diagnosis | None:
+    """Learning rate on the high side: a full-batch loss that zigzags instead of falling.
+
+    Only full-batch runs are judged: there the loss has no batch noise, so every rise is the
+    step overshooting the valley's floor.
+    """
+    if config.get("batch_size", 0) != 0:
+        return None
+    losses = [x for x in _losses(steps)[-OSCILLATION_WINDOW:] if math.isfinite(x)]
+    if len(losses) < 10:
+        return None
+    diffs = np.diff(losses)
+    ups = diffs > 0
+    share = float(ups.mean())
+    jump = float(np.mean(diffs[ups] / np.asarray(losses[:-1])[ups])) if ups.any() else 0.0
+    if share < OSCILLATION_UPS or jump < OSCILLATION_JUMP:
+        return None
+    new = lower_lr(config, factor=3.0)
+    return Diagnosis(
+        LR_OSCILLATES,
+        "Learning rate on the high side: the loss zigzags",
+        f"In the last {len(losses)} iterations the loss went up {share:.0%} of the time, by "
+        f"{jump:.0%} on average: each step jumps across the valley instead of down it.",
+        {"up_share": share, "mean_jump": jump, "lr": config["lr"]},
+        {"lr": new} if new else {},
+        f"Try learning rate {new:g} for a smoother descent." if new else "",
+    )
+
+
+def plateau(steps: Sequence[dict], config: dict) -> Diagnosis | None:
+    """A loss that barely moves from the start: the learning rate is too low, or, with sigmoid
+    or tanh, the gradients vanish on their way back through flat units."""
+    pairs = [(s["step"], float(s["loss"])) for s in steps if math.isfinite(s["loss"])]
+    if not pairs or pairs[-1][0] < PLATEAU_STEPS:
+        return None
+    first = max(loss for _, loss in pairs[:3])
+    at, loss = next((s, x) for s, x in pairs if s >= PLATEAU_STEPS)
+    window = [x for s, x in pairs if at - PLATEAU_STEPS // 5 <= s <= at]
+    loss = float(np.mean(window)) if window else loss
+    if loss <= PLATEAU_RATIO * first or loss < 0.5 * LN10:
+        return None
+    numbers = {"first_loss": first, "loss": loss, "step": at, "lr": config["lr"]}
+    drop = 1 - loss / first
+    if config.get("activation") in ("sigmoid", "tanh"):
+        return Diagnosis(
+            VANISHING,
+            "Vanishing gradients: the loss crawls",
+            f"After {at} steps the loss fell only {drop:.0%} (from {first:.2f} to {loss:.2f}). "
+            f"{config['activation']}'s slope is small away from 0 (at most "
+            f"{'0.25' if config['activation'] == 'sigmoid' else '1'}), so the gradient shrinks "
+            f"at every layer on its way back and the first weights hardly change.",
+            numbers,
+            {"activation": "relu"},
+            "Try ReLU, whose slope is 1 wherever a unit is active.",
+        )
+    new = higher_lr(config)
+    return Diagnosis(
+        LR_TOO_LOW,
+        "Learning rate too low: a plateau from the start",
+        f"After {at} steps the loss fell only {drop:.0%} (from {first:.2f} to {loss:.2f}): the "
+        f"steps of size {config['lr']:g} are too small to get anywhere.",
+        numbers,
+        {"lr": new} if new else {},
+        f"Try learning rate {new:g}." if new else "Try the adam optimizer.",
+    )
+
+
+# --- rules over the evaluated epochs ------------------------------------------------------------
+
+
+def overfitting(epochs: Sequence[dict], config: dict) -> Diagnosis | None:
+    """Validation loss rising from its best while the training loss keeps falling."""
+    evals = [e for e in epochs if math.isfinite(e["val_loss"]) and math.isfinite(e["train_loss"])]
+    if len(evals) < 4:
+        return None
+    best = min(range(len(evals)), key=lambda i: evals[i]["val_loss"])
+    last = evals[-1]
+    if len(evals) - 1 - best < 2:
+        return None
+    rise = last["val_loss"] / evals[best]["val_loss"] - 1
+    if rise < OVERFIT_RISE or last["train_loss"] >= evals[best]["train_loss"]:
+        return None
+    train_size = int(config.get("train_size", 0) or 0)
+    if train_size and train_size < 20_000:
+        change, advice = {"train_size": 0}, "Train on every image: more data is the surest cure."
+    elif not config.get("l2"):
+        change, advice = {"l2": 1e-4}, "Try L2 weight decay 0.0001, which keeps weights small."
+    elif config.get("augment", "none") == "none":
+        change, advice = {"augment": "affine"}, "Try affine augmentation: new variants each time."
+    else:
+        stop = max(1, int(math.ceil(evals[best]["epoch"])))
+        change, advice = {"epochs": stop}, f"Stop at epoch {stop}, where validation was best."
+    return Diagnosis(
+        OVERFITTING,
+        "Overfitting: it memorises the training images",
+        f"Validation loss was lowest at epoch {evals[best]['epoch']:g} "
+        f"({evals[best]['val_loss']:.3f}) and has risen {rise:.0%} since (now "
+        f"{last['val_loss']:.3f}), while training loss kept falling to {last['train_loss']:.3f}: "
+        f"training accuracy {last['train_acc']:.1%}, validation {last['val_acc']:.1%}.",
+        {
+            "best_epoch": evals[best]["epoch"],
+            "best_val_loss": evals[best]["val_loss"],
+            "val_loss": last["val_loss"],
+            "train_loss": last["train_loss"],
+        },
+        change,
+        advice,
+    )
+
+
+def underfitting(epochs: Sequence[dict], config: dict) -> Diagnosis | None:
+    """Training and validation loss both high and flat, with no hidden layer or few units."""
+    hidden = list(config.get("hidden") or [])
+    if hidden and min(hidden) >= SMALL_LAYER:
+        return None
+    evals = [e for e in epochs if math.isfinite(e["val_loss"]) and math.isfinite(e["train_loss"])]
+    if len(evals) < 3:
+        return None
+    last, before = evals[-1], evals[(2 * (len(evals) - 1)) // 3]
+    change = 1 - last["train_loss"] / before["train_loss"] if before["train_loss"] else 0.0
+    if min(last["train_loss"], last["val_loss"]) < UNDERFIT_LOSS or change > UNDERFIT_CHANGE:
+        return None
+    shape = "no hidden layer" if not hidden else f"a hidden layer of only {min(hidden)} units"
+    return Diagnosis(
+        UNDERFITTING,
+        "Underfitting: the network is too simple",
+        f"Training loss {last['train_loss']:.3f} and validation loss {last['val_loss']:.3f} "
+        f"are both high and barely moving ({change:.0%} better over the last third): with "
+        f"{shape}, it cannot draw the boundaries between the digits that it would need.",
+        {"train_loss": last["train_loss"], "val_loss": last["val_loss"], "change": change},
+        {"hidden": (256,)},
+        "Try one hidden layer of 256 units.",
+    )
+
+
+# --- rules over the network's units -------------------------------------------------------------
+
+
+def dead_relus(activity: UnitActivity | None, config: dict) -> Diagnosis | None:
+    """A large share of ReLUs that never fire on any validation image: they no longer learn."""
+    if activity is None or activity.activation != "relu" or not activity.units:
+        return None
+    if activity.dead_share < DEAD_SHARE:
+        return None
+    lo, hi = safe_lr_range(config["optimizer"])
+    if config["lr"] > hi:
+        new = lower_lr(config)
+        change, advice = {"lr": new}, f"Try learning rate {new:g}: big steps knock units out."
+    else:
+        change, advice = {"activation": "leaky_relu"}, "Try leaky ReLU, which never goes silent."
+    return Diagnosis(
+        DEAD_RELUS,
+        "Dead ReLUs",
+        f"{activity.dead:,} of {activity.units:,} hidden units ({activity.dead_share:.0%}) "
+        f"output 0 for every one of the {activity.images:,} validation images. A dead unit's "
+        f"slope is 0, so no gradient ever reaches it again: the network works with what is left.",
+        {"dead": activity.dead, "units": activity.units, "share": activity.dead_share},
+        change,
+        advice,
+    )
+
+
+def saturated_units(activity: UnitActivity | None, config: dict) -> Diagnosis | None:
+    """Sigmoid or tanh units stuck in their flat tails, where the slope (and gradient) is ~0."""
+    if activity is None or activity.activation not in ("sigmoid", "tanh") or not activity.units:
+        return None
+    if activity.saturated_share < SATURATED_SHARE:
+        return None
+    return Diagnosis(
+        SATURATED,
+        "Saturated units",
+        f"{activity.saturated:,} of {activity.units:,} hidden units "
+        f"({activity.saturated_share:.0%}) sit in {activity.activation}'s flat tails on the "
+        f"validation images (their mean slope is under {SATURATED_SLOPE:.0%} of the peak), so "
+        f"little gradient passes through them.",
+        {
+            "saturated": activity.saturated,
+            "units": activity.units,
+            "share": activity.saturated_share,
+        },
+        {"activation": "relu"},
+        "Try ReLU, which does not saturate for positive inputs.",
+    )
+
+
+# --- before Start -------------------------------------------------------------------------------
+
+
+def slow_setup(estimated_seconds: float | None, config: dict) -> Diagnosis | None:
+    """A setup whose estimated duration is long enough to deserve a word before Start."""
+    if estimated_seconds is None or estimated_seconds < SLOW_SECONDS:
+        return None
+    epochs = int(config.get("epochs", 1))
+    fewer = max(1, int(epochs * SLOW_TARGET / estimated_seconds))
+    change = {"epochs": fewer} if fewer < epochs else {}
+    minutes = estimated_seconds / 60
+    return Diagnosis(
+        SLOW,
+        "This will take a while",
+        f"This setup should take about {minutes:.0f} minutes on this machine.",
+        {"seconds": estimated_seconds, "epochs": epochs},
+        change,
+        f"Try {fewer} epochs first (about {estimated_seconds * fewer / epochs / 60:.0f} min) to "
+        f"see whether the setup learns."
+        if change
+        else "Try fewer or smaller hidden layers first.",
+    )
+
+
+# --- all rules together -------------------------------------------------------------------------
+
+
+def diagnose(
+    config: dict,
+    steps: Sequence[dict] = (),
+    epochs: Sequence[dict] = (),
+    *,
+    diverged: bool = False,
+    activity: UnitActivity | None = None,
+) -> list[Diagnosis]:
+    """Every rule that fires for a run so far (or finished), most fundamental first."""
+    rules = (
+        explosion(steps, config, diverged),
+        oscillation(steps, config),
+        plateau(steps, config),
+        dead_relus(activity, config),
+        saturated_units(activity, config),
+        overfitting(epochs, config),
+        underfitting(epochs, config),
+    )
+    found = [d for d in rules if d is not None]
+    if any(d.code == LR_TOO_HIGH for d in found):
+        # After an explosion the other figures (dead units included) describe the wreckage,
+        # not the setup.
+        found = [d for d in found if d.code == LR_TOO_HIGH]
+    # One button per change: a later finding that suggests the same change keeps only its words.
+    seen, unique = [], []
+    for d in found:
+        if d.change and d.change in seen:
+            d = replace(d, change={})
+        seen.append(d.change)
+        unique.append(d)
+    return unique

@@ -1,0 +1,123 @@
+"""Runs seen by this session go into the history; the doctor's findings for the Train page.
+
+The one place where the UI records runs: `record_finished_runs()` runs on every page (from the
+sidebar) and writes each of this session's training and fine-tuning jobs once it has finished.
+The history itself lives in core.runs.history, the rules in core.runs.doctor.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from core import jobs
+from core.jobs import JobView, get_manager
+from core.runs import doctor, history
+from core.runs.loop import to_float
+from ui.common import owner_id, runs_dir, train_job_id
+
+log = logging.getLogger(__name__)
+
+RECORDED = "recorded_runs"  # session_state: ids of the jobs already written to the history
+FT_JOB = "ft_job"  # session_state key of the fine-tuning job (owned by ui.personal)
+ACTIVITY = "unit_activity"  # session_state: {job id: UnitActivity} (computed once per run)
+
+
+def _kind(view: JobView) -> str:
+    return "finetune" if view.kind == "finetune" else "train"
+
+
+def unit_activity(view: JobView) -> doctor.UnitActivity | None:
+    """Dead and saturated units of a finished training run's network on the validation images.
+
+    Computed once per run (a forward pass over 5,000 images) and kept for the session.
+    """
+    memo = st.session_state.setdefault(ACTIVITY, {})
+    if view.id in memo:
+        return memo[view.id]
+    net = get_manager().snapshot(view.id, owner_id())
+    activity = None
+    if net is not None and view.kind == "train" and "start" in view.last:
+        from core.train import TrainConfig, load_data
+
+        try:
+            data = load_data(TrainConfig.from_dict(view.meta["config"]))
+            activity = doctor.unit_activity(net, to_float(data.X_val))
+        except (OSError, ValueError) as e:  # no data here: the unit rules stay silent
+            log.warning("unit activity of run %s: %s", view.id, e)
+    memo[view.id] = activity
+    return activity
+
+
+def diagnoses(view: JobView | None) -> list[doctor.Diagnosis]:
+    """The doctor's findings for a training job, while it trains and after it ends."""
+    if view is None or view.kind != "train":
+        return []
+    config = dict(view.meta.get("config") or {})
+    if not config:
+        return []
+    activity = unit_activity(view) if view.finished and view.status != jobs.FAILED else None
+    return doctor.diagnose(
+        config,
+        view.series("step"),
+        view.series("epoch"),
+        diverged=view.status == jobs.DIVERGED,
+        activity=activity,
+    )
+
+
+def record(view: JobView) -> history.RunRecord:
+    """Write one finished job to the history (replacing an earlier record of it)."""
+    kind = _kind(view)
+    last = view.last
+    reason = None
+    if view.status == jobs.DIVERGED and "diverged" in last:
+        reason = last["diverged"].get("reason")
+    elif view.status == jobs.FAILED:
+        reason = view.error
+    found = diagnoses(view) if kind == "train" else []
+    rec = history.make_record(
+        view.id,
+        kind,
+        dict(view.meta.get("config") or {}),
+        view.status,
+        view.started or view.created,
+        preset=view.meta.get("preset"),
+        ended=view.ended,
+        steps=view.series("step"),
+        epochs=view.series("epoch"),
+        start=last.get("start"),
+        final=last.get("done"),
+        reason=reason,
+        base_model=view.meta.get("base"),
+        diagnoses=[{"code": d.code, "title": d.title, "detail": d.detail} for d in found],
+    )
+    history.save_run(runs_dir(), rec)
+    return rec
+
+
+def record_finished_runs() -> None:
+    """Record this session's finished training and fine-tuning jobs, each once."""
+    done = st.session_state.setdefault(RECORDED, set())
+    manager = get_manager()
+    for job_id in (train_job_id(), st.session_state.get(FT_JOB)):
+        if not job_id or job_id in done:
+            continue
+        view = manager.view(job_id)
+        if view is None or not view.finished:
+            continue
+        try:
+            record(view)
+        except OSError as e:  # a full disk must not break the page; say it once in the log
+            log.warning("could not record run %s: %s", job_id, e)
+        done.add(job_id)
+
+
+def note_saved(job_id: str, name: str) -> None:
+    """Note on a run's record the name its model was saved under."""
+    record_finished_runs()
+    try:
+        history.set_model(runs_dir(), job_id, name)
+    except OSError as e:
+        log.warning("could not note the saved model on run %s: %s", job_id, e)
