@@ -63,7 +63,7 @@ def placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
 
 
-def translate(lang: str, key: str, **fmt) -> str:
+def translate(lang: str, key: str, /, **fmt) -> str:
     """The text of `key` in `lang` (English if that language lacks it), {placeholders} filled.
 
     A key missing everywhere shows as the key itself: a visible slip, never a traceback. Every
@@ -106,7 +106,7 @@ def _browser_locale() -> str | None:
         return None
 
 
-def t(key: str, **fmt) -> str:
+def t(key: str, /, **fmt) -> str:
     """The text of `key` in this session's language, e.g. t("how.layer", l=2) -> "Layer 2"."""
     return translate(language(), key, **fmt)
 

@@ -289,7 +289,7 @@ def histograms_figure(hists, height: int | None = None) -> go.Figure:
         cols=len(hists),
         subplot_titles=[
             t(
-                "charts.hist_title",
+                "insight_charts.hist_title",
                 name=h.name,
                 n=f"{int(np.sum(h.counts)):,}",
                 mean=f"{h.mean:+.3f}",
