@@ -111,9 +111,9 @@ def t(key: str, /, **fmt) -> str:
     return translate(language(), key, **fmt)
 
 
-def say(text) -> str:
-    """A sentence from core in this session's language: a Message, or an exception carrying one
-    (a Message among its values is translated too); any other text or exception as it is."""
+def said(lang: str, text) -> str:
+    """A sentence from core in `lang`: a Message, or an exception carrying one (a Message among
+    its values is translated too); any other text or exception as it is."""
     if isinstance(text, BaseException):
         message = text.args[0] if len(text.args) == 1 else None
         if not isinstance(message, Message):
@@ -121,8 +121,13 @@ def say(text) -> str:
         text = message
     if not isinstance(text, Message):
         return str(text)
-    params = {k: say(v) if isinstance(v, Message) else v for k, v in text.params.items()}
-    return t(text.key, **params)
+    params = {k: said(lang, v) if isinstance(v, Message) else v for k, v in text.params.items()}
+    return translate(lang, text.key, **params)
+
+
+def say(text) -> str:
+    """A sentence from core (a Message or an exception) in this session's language."""
+    return said(language(), text)
 
 
 def _switched() -> None:
