@@ -36,6 +36,11 @@ def _drawings(n: int) -> str:
     return t("my_digits.drawings.one" if n == 1 else "my_digits.drawings.many", n=n)
 
 
+def _an(key: str, digit) -> str:
+    """The key's "an" variant before an 8 ("an 8", "a 3"); Chinese has no article."""
+    return key + "_an" if digit == 8 else key
+
+
 # --- the Draw page ------------------------------------------------------------------------------
 
 
@@ -95,7 +100,7 @@ def render_feedback(model, rgba, x28, prediction=None) -> None:
             key="fb_right",
             icon=":material/check:",
             disabled=prediction is None,
-            help=t("my_digits.feedback.right_help", digit=prediction),
+            help=t(_an("my_digits.feedback.right_help", prediction), digit=prediction),
         ):
             _keep(store, x28, rgba, prediction, prediction, model)
     with wrong_col, st.popover(t("my_digits.feedback.wrong"), icon=":material/edit:"):
@@ -108,7 +113,8 @@ def render_feedback(model, rgba, x28, prediction=None) -> None:
     with note_col:
         kept = store.find(x28)
         if kept is not None:
-            st.success(t("my_digits.feedback.kept", digit=kept.label), icon=":material/bookmark:")
+            kept_as = t(_an("my_digits.feedback.kept", kept.label), digit=kept.label)
+            st.success(kept_as, icon=":material/bookmark:")
         else:
             st.caption(t("my_digits.feedback.where"))
 
