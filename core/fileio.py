@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.messages import Message
+
 
 class StorageError(ValueError):
     """A write the disk refused (full, no permission, read-only); the message says so plainly.
@@ -25,22 +27,28 @@ class StorageError(ValueError):
 
 
 _REASONS = {
-    errno.ENOSPC: "the disk is full",
-    errno.EDQUOT: "the disk quota is used up",
-    errno.EACCES: "permission was denied",
-    errno.EPERM: "permission was denied",
-    errno.EROFS: "the disk is read-only",
-    errno.EIO: "the disk reported an input/output error",
+    errno.ENOSPC: Message("errors.os.full", "the disk is full"),
+    errno.EDQUOT: Message("errors.os.quota", "the disk quota is used up"),
+    errno.EACCES: Message("errors.os.denied", "permission was denied"),
+    errno.EPERM: Message("errors.os.denied", "permission was denied"),
+    errno.EROFS: Message("errors.os.read_only", "the disk is read-only"),
+    errno.EIO: Message("errors.os.io", "the disk reported an input/output error"),
 }
 
 
-def explain_os_error(e: OSError, doing: str) -> str:
-    """One sentence for people: 'Could not save the model: the disk is full. ...'."""
+def explain_os_error(e: OSError, doing: str) -> Message:
+    """One sentence for people: 'Could not save the model: the disk is full. ...'.
+
+    `doing` may be a Message ("save the model 'x'"), so the whole sentence can be translated."""
     reason = _REASONS.get(e.errno, e.strerror or type(e).__name__)
     where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-    return (
+    return Message(
+        "errors.os.could_not",
         f"Could not {doing}: {reason}{where}. Nothing already stored was changed or lost; free "
-        f"some space or fix the folder's permissions, then try again."
+        f"some space or fix the folder's permissions, then try again.",
+        doing=doing,
+        reason=reason,
+        where=where,
     )
 
 

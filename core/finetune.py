@@ -16,6 +16,7 @@ import numpy as np
 
 from core.augment import AUGMENTS, augment_batch
 from core.data import Dataset
+from core.messages import Message
 from core.network import Network
 from core.optim import Optimizer, learning_rate
 from core.runs.events import Done, Start, Stopped
@@ -275,15 +276,19 @@ def before_after_rows(done: dict) -> list[dict]:
     """The done metrics as table rows: what, before, after, change (accuracies in [0, 1])."""
     b, a = done["before"], done["after"]
     part = "held-out" if done["measured_on"] == "held-out" else "trained-on"
+    n, mnist_n = a["personal_n"], f"{a['mnist_n']:,}"
+    key = "held_out" if part == "held-out" else "trained_on"
     return [
         {
-            "measured on": f"your digits ({part}, {a['personal_n']})",
+            "measured on": Message(f"my_digits.measured.{key}", f"your digits ({part}, {n})", n=n),
             "before": b["personal_acc"],
             "after": a["personal_acc"],
             "change": a["personal_acc"] - b["personal_acc"],
         },
         {
-            "measured on": f"MNIST test ({a['mnist_n']:,})",
+            "measured on": Message(
+                "my_digits.measured.mnist", f"MNIST test ({mnist_n})", n=mnist_n
+            ),
             "before": b["mnist_acc"],
             "after": a["mnist_acc"],
             "change": a["mnist_acc"] - b["mnist_acc"],

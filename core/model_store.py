@@ -20,6 +20,7 @@ import numpy as np
 
 from core import paths
 from core.fileio import StorageError, atomic_write_bytes, explain_os_error
+from core.messages import Message
 from core.network import ACTIVATIONS, Network
 from core.store import modelfile
 from core.store.locks import file_lock
@@ -76,24 +77,40 @@ def check_name(
     """
     if not valid_name(name):
         raise ValueError(
-            f"Model names use letters, digits, '-' and '_' (1-64 characters, no "
-            f"spaces, dots or slashes); {name!r} is not one."
+            Message(
+                "errors.model.bad_name",
+                f"Model names use letters, digits, '-' and '_' (1-64 characters, no "
+                f"spaces, dots or slashes); {name!r} is not one.",
+                name=name,
+            )
         )
     if for_writing:
         if name.lower() == DEFAULT and not allow_default:
             raise ValueError(
-                "'default' is the shipped model and cannot be replaced here; choose another name."
+                Message(
+                    "errors.model.default_kept",
+                    "'default' is the shipped model and cannot be replaced here; choose another "
+                    "name.",
+                )
             )
         taken = find_name(name, directory)
         if taken is not None and taken != name:  # cannot be replaced: a ValueError, no offer
             raise ValueError(
-                f"A model called {taken!r} already exists; names that differ only in capitals "
-                f"are the same name. Choose another name."
+                Message(
+                    "errors.model.taken_capitals",
+                    f"A model called {taken!r} already exists; names that differ only in "
+                    f"capitals are the same name. Choose another name.",
+                    taken=taken,
+                )
             )
         if taken is not None and not overwrite:
             raise FileExistsError(
-                f"A model called {name!r} already exists; choose another name "
-                f"or confirm that it should be replaced."
+                Message(
+                    "errors.model.exists",
+                    f"A model called {name!r} already exists; choose another name "
+                    f"or confirm that it should be replaced.",
+                    name=name,
+                )
             )
     return name
 
@@ -165,7 +182,8 @@ def _store(name, blob: bytes, overwrite: bool, allow_default: bool, directory) -
     except FileExistsError:
         raise
     except OSError as e:
-        raise StorageError(explain_os_error(e, f"save the model {name!r}")) from e
+        doing = Message("errors.doing.save_model", f"save the model {name!r}", name=name)
+        raise StorageError(explain_os_error(e, doing)) from e
     _cache.pop(str(path), None)
     return path
 
@@ -181,29 +199,36 @@ def load_model(name: str = DEFAULT, directory: Path | None = None) -> Model:
         st = path.stat()
     except FileNotFoundError:
         raise ModelFileError(
-            f"No model called {name!r} (looked for {path.name} in {path.parent})."
+            Message(
+                "errors.model.not_found",
+                f"No model called {name!r} (looked for {path.name} in {path.parent}).",
+                name=name,
+                file=path.name,
+                folder=str(path.parent),
+            )
         ) from None
     except OSError as e:
-        raise ModelFileError(explain_os_error(e, f"read the model {name!r}")) from e
+        raise ModelFileError(explain_os_error(e, _reading(name))) from e
     side = sidecar.stat().st_mtime_ns if sidecar.exists() else None
     stamp = (st.st_mtime_ns, st.st_size, st.st_ino, side)
     hit = _cache.get(str(path))
     if hit and hit[0] == stamp:
         return hit[1]
     if st.st_size > modelfile.MAX_FILE_BYTES:  # refused before reading a byte
-        raise ModelFileError(
-            f"{path.name} is {st.st_size / 2**20:.0f} MB; model files are at most "
-            f"{modelfile.MAX_FILE_BYTES // 2**20} MB."
-        )
+        raise ModelFileError(modelfile.too_large(path.name, st.st_size))
     try:
         blob = path.read_bytes()
     except OSError as e:
-        raise ModelFileError(explain_os_error(e, f"read the model {name!r}")) from e
+        raise ModelFileError(explain_os_error(e, _reading(name))) from e
     legacy = (lambda: _legacy_meta(sidecar, blob)) if side is not None else None
     meta, W, b = modelfile.decode(blob, path.name, ACTIVATIONS, legacy)
     model = Model(name, Network(list(meta["sizes"]), meta["activation"], W, b), meta)
     _cache[str(path)] = (stamp, model)
     return model
+
+
+def _reading(name: str) -> Message:
+    return Message("errors.doing.read_model", f"read the model {name!r}", name=name)
 
 
 def _legacy_meta(sidecar: Path, blob: bytes) -> dict | None:
@@ -215,23 +240,35 @@ def _legacy_meta(sidecar: Path, blob: bytes) -> dict | None:
     except FileNotFoundError:
         return None
     except OSError as e:
-        raise ModelFileError(explain_os_error(e, f"read {sidecar.name}")) from e
+        doing = Message("errors.doing.read_file", f"read {sidecar.name}", file=sidecar.name)
+        raise ModelFileError(explain_os_error(e, doing)) from e
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelFileError(
-            f"The metadata file {sidecar.name} is damaged or not JSON ({e})."
+            Message(
+                "errors.model.sidecar_damaged",
+                f"The metadata file {sidecar.name} is damaged or not JSON ({e}).",
+                file=sidecar.name,
+                detail=str(e),
+            )
         ) from e
     digest = meta.get("npz_sha256") if isinstance(meta, dict) else None
     if isinstance(digest, str) and hashlib.sha256(blob).hexdigest() != digest:
+        file = sidecar.with_suffix(".npz").name
         raise ModelFileError(
-            f"{sidecar.with_suffix('.npz').name} does not match its metadata (checksum differs): "
-            f"the file was changed, damaged or half-written."
+            Message(
+                "errors.model.checksum",
+                f"{file} does not match its metadata (checksum differs): "
+                f"the file was changed, damaged or half-written.",
+                file=file,
+            )
         )
     return meta
 
 
 def read_model_bytes(blob: bytes, name: str) -> Model:
     """Check an uploaded model file completely and return it (nothing is written)."""
-    meta, W, b = modelfile.decode(blob, f"The file {name!r}", ACTIVATIONS)
+    what = Message("errors.model.the_file", f"The file {name!r}", name=name)
+    meta, W, b = modelfile.decode(blob, what, ACTIVATIONS)
     return Model(name, Network(list(meta["sizes"]), meta["activation"], W, b), meta)
 
 
@@ -265,12 +302,17 @@ def delete_model(name: str, directory: Path | None = None) -> None:
     """Remove a saved model (never `default`)."""
     check_name(name)
     if name.lower() == DEFAULT:
-        raise ValueError("The shipped 'default' model cannot be deleted.")
+        raise ValueError(
+            Message(
+                "errors.model.default_undeletable", "The shipped 'default' model cannot be deleted."
+            )
+        )
     path, sidecar = model_paths(name, directory)
     try:
         with file_lock(_lock_path(name, directory)):
             path.unlink(missing_ok=True)
             sidecar.unlink(missing_ok=True)
     except OSError as e:
-        raise StorageError(explain_os_error(e, f"delete the model {name!r}")) from e
+        doing = Message("errors.doing.delete_model", f"delete the model {name!r}", name=name)
+        raise StorageError(explain_os_error(e, doing)) from e
     _cache.pop(str(path), None)

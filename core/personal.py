@@ -44,6 +44,7 @@ from PIL import Image, PngImagePlugin
 
 from core import paths
 from core.fileio import StorageError, atomic_write_bytes, atomic_write_text, explain_os_error
+from core.messages import Message
 from core.preprocess import check_canvas
 
 try:  # POSIX; elsewhere the in-process lock still guards the threads of one server
@@ -81,6 +82,11 @@ _checked: dict[tuple, bool] = {}  # image file state -> readable and matching it
 
 class ImportRefused(ValueError):
     """An archive that cannot be imported; the message says why. Nothing was changed."""
+
+
+def _refused(key: str, english: str, /, **params) -> ImportRefused:
+    """An ImportRefused saying `english`, translatable as "errors.import.<key>"."""
+    return ImportRefused(Message(f"errors.import.{key}", english, **params))
 
 
 @dataclass(frozen=True)
@@ -309,8 +315,12 @@ class PersonalSet:
             entries[it.id] = it
         if bad_lines:
             problems.append(
-                f"{bad_lines} line(s) of the manifest were damaged and skipped; the examples "
-                f"they described were read back from their images."
+                Message(
+                    "errors.listing.bad_lines",
+                    f"{bad_lines} line(s) of the manifest were damaged and skipped; the examples "
+                    f"they described were read back from their images.",
+                    n=bad_lines,
+                )
             )
         on_disk = self._ids_on_disk()
         missing = [i for i in entries if i not in on_disk]
@@ -318,8 +328,12 @@ class PersonalSet:
             del entries[i]
         if missing:
             problems.append(
-                f"{len(missing)} manifest entry(ies) had no image on disk (deleted outside "
-                f"the app?) and were left out."
+                Message(
+                    "errors.listing.missing",
+                    f"{len(missing)} manifest entry(ies) had no image on disk (deleted outside "
+                    f"the app?) and were left out.",
+                    n=len(missing),
+                )
             )
         recovered, unreadable = 0, []
         for i in sorted(on_disk - entries.keys()):
@@ -333,19 +347,33 @@ class PersonalSet:
             del entries[i]
         if damaged:
             problems.append(
-                f"{len(damaged)} drawing(s) have a damaged image file; they are left out of "
-                f"training, scores and exports. Delete them below."
+                Message(
+                    "errors.listing.damaged",
+                    f"{len(damaged)} drawing(s) have a damaged image file; they are left out of "
+                    f"training, scores and exports. Delete them below.",
+                    n=len(damaged),
+                )
             )
         if recovered and not bad_lines:
             problems.append(
-                f"{recovered} example(s) were missing from the manifest and were read back "
-                f"from their images."
+                Message(
+                    "errors.listing.recovered",
+                    f"{recovered} example(s) were missing from the manifest and were read back "
+                    f"from their images.",
+                    n=recovered,
+                )
             )
         if unreadable:
+            ids = ", ".join(unreadable[:5]) + (" ..." if len(unreadable) > 5 else "")
             problems.append(
-                f"{len(unreadable)} image file(s) in {self.items_dir} could not be read or carry "
-                f"no label; they are listed as damaged: {', '.join(unreadable[:5])}"
-                f"{' ...' if len(unreadable) > 5 else ''}."
+                Message(
+                    "errors.listing.unreadable",
+                    f"{len(unreadable)} image file(s) in {self.items_dir} could not be read or "
+                    f"carry no label; they are listed as damaged: {ids}.",
+                    n=len(unreadable),
+                    folder=str(self.items_dir),
+                    ids=ids,
+                )
             )
         items = sorted(entries.values(), key=lambda it: (it.created, it.id))
         return Listing(items, problems, sorted(damaged + unreadable))
@@ -455,7 +483,13 @@ class PersonalSet:
         """
         label = int(label) if isinstance(label, np.integer) else label
         if not _is_digit(label):
-            raise ValueError(f"A label is a digit from 0 to 9, got {label!r}.")
+            raise ValueError(
+                Message(
+                    "errors.personal.label",
+                    f"A label is a digit from 0 to 9, got {label!r}.",
+                    label=repr(label),
+                )
+            )
         if prediction is not None:
             prediction = int(prediction)
         if source not in SOURCES:
@@ -486,7 +520,8 @@ class PersonalSet:
             with self._locked():
                 results = self._write_many(prepared)
         except OSError as e:
-            raise StorageError(explain_os_error(e, "keep the drawing(s)")) from e
+            doing = Message("errors.doing.keep_drawings", "keep the drawing(s)")
+            raise StorageError(explain_os_error(e, doing)) from e
         return results
 
     def _write_many(self, prepared) -> list[AddResult]:
@@ -522,7 +557,8 @@ class PersonalSet:
                 current.pop(item_id, None)
                 self._write_manifest(current.values())
         except OSError as e:
-            raise StorageError(explain_os_error(e, "delete the drawing")) from e
+            doing = Message("errors.doing.delete_drawing", "delete the drawing")
+            raise StorageError(explain_os_error(e, doing)) from e
         return True
 
     def repair(self) -> Listing:
@@ -535,7 +571,8 @@ class PersonalSet:
                 before = self._read_listing()
                 self._write_manifest(before.items)
         except OSError as e:
-            raise StorageError(explain_os_error(e, "rewrite the index")) from e
+            doing = Message("errors.doing.rewrite_index", "rewrite the index")
+            raise StorageError(explain_os_error(e, doing)) from e
         return before
 
     def _write_manifest(self, items) -> None:
@@ -641,9 +678,11 @@ def _check_member_name(name: str) -> None:
         or ".." in name.split("/")
         or "\x00" in name
     ):
-        raise ImportRefused(
+        raise _refused(
+            "unsafe_path",
             f"The archive holds a file named {name!r}, a path that points outside its folder. "
-            f"Such archives are refused for safety; nothing was imported."
+            f"Such archives are refused for safety; nothing was imported.",
+            name=repr(name),
         )
 
 
@@ -665,23 +704,43 @@ def _check_pixels(z: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo]) -> None
             with z.open(info) as f:
                 size = _png_size(f.read(24))
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
-            raise ImportRefused(f"{name} in the archive is damaged ({e}).") from e
+            raise _refused(
+                "member_damaged",
+                f"{name} in the archive is damaged ({e}).",
+                name=name,
+                detail=str(e),
+            ) from e
         if size is None:
-            raise ImportRefused(f"{name} is not a readable PNG image. Nothing was imported.")
+            raise _refused(
+                "not_png", f"{name} is not a readable PNG image. Nothing was imported.", name=name
+            )
         w, h = size
         if not name.endswith(".canvas.png") and (w, h) != (SIDE, SIDE):
-            raise ImportRefused(f"{name} is {w}x{h} pixels, expected 28x28. Nothing was imported.")
+            raise _refused(
+                "not_28",
+                f"{name} is {w}x{h} pixels, expected 28x28. Nothing was imported.",
+                name=name,
+                w=w,
+                h=h,
+            )
         side = MAX_CANVAS_SIDE
         if not (1 <= w <= side and 1 <= h <= side):
-            raise ImportRefused(
+            raise _refused(
+                "too_many_pixels",
                 f"{name} declares {w:,} x {h:,} pixels; at most {side} x {side} are accepted. "
-                f"Nothing was imported."
+                f"Nothing was imported.",
+                name=name,
+                w=f"{w:,}",
+                h=f"{h:,}",
+                side=side,
             )
         total += w * h
         if total > MAX_IMPORT_PIXELS:
-            raise ImportRefused(
+            raise _refused(
+                "pixels_total",
                 f"The archive's images add up to more than {MAX_IMPORT_PIXELS:,} pixels; "
-                f"import it in smaller parts. Nothing was imported."
+                f"import it in smaller parts. Nothing was imported.",
+                limit=f"{MAX_IMPORT_PIXELS:,}",
             )
 
 
@@ -693,21 +752,29 @@ def read_archive(data: bytes) -> list[tuple[Item, bytes, bytes | None]]:
     size, labels outside 0-9, or a manifest that does not match the files.
     """
     if len(data) > MAX_ZIP_BYTES:
-        raise ImportRefused(
-            f"The file is {len(data) / 2**20:.1f} MB; archives up to "
-            f"{MAX_ZIP_BYTES // 2**20} MB can be imported."
+        mb, limit = f"{len(data) / 2**20:.1f}", MAX_ZIP_BYTES // 2**20
+        raise _refused(
+            "zip_large",
+            f"The file is {mb} MB; archives up to {limit} MB can be imported.",
+            mb=mb,
+            limit=limit,
         )
     try:
         z = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, ValueError) as e:
-        raise ImportRefused(
+        raise _refused(
+            "not_zip",
             "That file is not a zip archive (or it is damaged). Import a zip made with "
-            "'Export' on this page."
+            "'Export' on this page.",
         ) from e
     with z:
         infos = z.infolist()
         if len(infos) > 2 * MAX_ITEMS + 1:
-            raise ImportRefused(f"The archive holds {len(infos):,} files; too many to import.")
+            raise _refused(
+                "too_many_files",
+                f"The archive holds {len(infos):,} files; too many to import.",
+                n=f"{len(infos):,}",
+            )
         total = 0
         files: dict[str, zipfile.ZipInfo] = {}
         for info in infos:
@@ -715,29 +782,48 @@ def read_archive(data: bytes) -> list[tuple[Item, bytes, bytes | None]]:
             if info.is_dir():
                 continue
             if info.flag_bits & 0x1:
-                raise ImportRefused(f"{info.filename} is encrypted; export the set again.")
+                raise _refused(
+                    "encrypted",
+                    f"{info.filename} is encrypted; export the set again.",
+                    name=info.filename,
+                )
             if info.file_size > MAX_FILE_BYTES:
-                raise ImportRefused(
-                    f"{info.filename} is {info.file_size / 2**20:.1f} MB unpacked; one file may "
-                    f"be at most {MAX_FILE_BYTES // 2**20} MB. Nothing was imported."
+                mb, limit = f"{info.file_size / 2**20:.1f}", MAX_FILE_BYTES // 2**20
+                raise _refused(
+                    "member_large",
+                    f"{info.filename} is {mb} MB unpacked; one file may be at most {limit} MB. "
+                    f"Nothing was imported.",
+                    name=info.filename,
+                    mb=mb,
+                    limit=limit,
                 )
             if info.file_size > 1024 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-                raise ImportRefused(
+                raise _refused(
+                    "bomb",
                     f"{info.filename} would unpack to {info.file_size:,} bytes from "
-                    f"{info.compress_size:,}: that is how zip bombs look. Nothing was imported."
+                    f"{info.compress_size:,}: that is how zip bombs look. Nothing was imported.",
+                    name=info.filename,
+                    size=f"{info.file_size:,}",
+                    packed=f"{info.compress_size:,}",
                 )
             total += info.file_size
             if total > MAX_TOTAL_BYTES:
-                raise ImportRefused(
+                raise _refused(
+                    "total_large",
                     f"The archive unpacks to more than {MAX_TOTAL_BYTES // 2**20} MB; "
-                    f"that is too large to import."
+                    f"that is too large to import.",
+                    limit=MAX_TOTAL_BYTES // 2**20,
                 )
             if info.filename in files:
-                raise ImportRefused(f"The archive holds {info.filename} twice.")
+                raise _refused(
+                    "twice", f"The archive holds {info.filename} twice.", name=info.filename
+                )
             if info.filename != "manifest.json" and not _ITEM_FILE.match(info.filename):
-                raise ImportRefused(
+                raise _refused(
+                    "foreign_file",
                     f"The archive holds {info.filename!r}, which is not part of an exported "
-                    f"set (expected manifest.json and items/<id>.png files). Nothing was imported."
+                    f"set (expected manifest.json and items/<id>.png files). Nothing was imported.",
+                    name=repr(info.filename),
                 )
             files[info.filename] = info
 
@@ -747,36 +833,55 @@ def read_archive(data: bytes) -> list[tuple[Item, bytes, bytes | None]]:
                 with z.open(info) as f:
                     blob = f.read(info.file_size + 1)
             except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
-                raise ImportRefused(f"{name} in the archive is damaged ({e}).") from e
+                raise _refused(
+                    "member_damaged",
+                    f"{name} in the archive is damaged ({e}).",
+                    name=name,
+                    detail=str(e),
+                ) from e
             if len(blob) != info.file_size:
-                raise ImportRefused(f"{name} is not the size the archive says.")
+                raise _refused(
+                    "member_size", f"{name} is not the size the archive says.", name=name
+                )
             return blob
 
         if "manifest.json" not in files:
-            raise ImportRefused(
+            raise _refused(
+                "no_manifest",
                 "The archive has no manifest.json, so the labels are unknown. Import a zip made "
-                "with 'Export' on this page."
+                "with 'Export' on this page.",
             )
         try:
             manifest = json.loads(read("manifest.json").decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ImportRefused(f"manifest.json is not valid JSON ({e}).") from e
+            raise _refused(
+                "manifest_json", f"manifest.json is not valid JSON ({e}).", detail=str(e)
+            ) from e
         if (
             not isinstance(manifest, dict)
             or manifest.get("format") != EXPORT_FORMAT
             or not isinstance(manifest.get("items"), list)
         ):
-            raise ImportRefused("manifest.json is not the manifest of an exported personal set.")
+            raise _refused(
+                "manifest_foreign", "manifest.json is not the manifest of an exported personal set."
+            )
         if manifest.get("version") != EXPORT_VERSION:
-            raise ImportRefused(
-                f"The archive is format version {manifest.get('version')!r}; this app reads "
-                f"version {EXPORT_VERSION}."
+            version = repr(manifest.get("version"))
+            raise _refused(
+                "version",
+                f"The archive is format version {version}; this app reads "
+                f"version {EXPORT_VERSION}.",
+                version=version,
+                expected=EXPORT_VERSION,
             )
         entries = manifest["items"]
         if len(entries) > MAX_ITEMS:
-            raise ImportRefused(
+            raise _refused(
+                "too_many_items",
                 f"The archive holds {len(entries):,} examples; at most "
-                f"{MAX_ITEMS:,} can be imported at once."
+                f"{MAX_ITEMS:,} can be imported at once.",
+                n=f"{len(entries):,}",
+                limit=f"{MAX_ITEMS:,}",
             )
 
         _check_pixels(z, files)
@@ -785,24 +890,35 @@ def read_archive(data: bytes) -> list[tuple[Item, bytes, bytes | None]]:
             try:
                 item = Item.from_dict(d)
             except ValueError as e:
-                raise ImportRefused(f"Example {k + 1} in manifest.json is invalid: {e}.") from e
+                raise _refused(
+                    "bad_entry",
+                    f"Example {k + 1} in manifest.json is invalid: {e}.",
+                    k=k + 1,
+                    detail=str(e),
+                ) from e
             name = f"items/{item.id}.png"
             if name not in files:
-                raise ImportRefused(f"manifest.json lists {name}, but the archive lacks it.")
+                raise _refused(
+                    "lacks", f"manifest.json lists {name}, but the archive lacks it.", name=name
+                )
             try:
                 img = _decode_png(read(name), name, (SIDE, SIDE), "L")
             except ValueError as e:
-                raise ImportRefused(f"{e}. Nothing was imported.") from e
+                raise _refused("image", f"{e}. Nothing was imported.", detail=str(e)) from e
             u8 = np.asarray(img, dtype=np.uint8)
             if image_hash(u8) != item.hash:
-                raise ImportRefused(f"{name} does not match the hash in manifest.json (damaged?).")
+                raise _refused(
+                    "hash",
+                    f"{name} does not match the hash in manifest.json (damaged?).",
+                    name=name,
+                )
             canvas_png = None
             cname = f"items/{item.id}.canvas.png"
             if cname in files:
                 try:
                     canvas = np.asarray(_decode_png(read(cname), cname, None, "RGBA"))
                 except ValueError as e:
-                    raise ImportRefused(f"{e}. Nothing was imported.") from e
+                    raise _refused("image", f"{e}. Nothing was imported.", detail=str(e)) from e
                 canvas_png = _png(canvas, "RGBA")
                 used.add(cname)
             used.add(name)
@@ -821,8 +937,11 @@ def read_archive(data: bytes) -> list[tuple[Item, bytes, bytes | None]]:
             prepared.append((item, image_png, canvas_png))
         extra = sorted(files.keys() - used)
         if extra:
-            raise ImportRefused(
+            raise _refused(
+                "unlisted",
                 f"The archive holds {len(extra)} image(s) manifest.json does not list "
-                f"(e.g. {extra[0]}); it looks edited or damaged. Nothing was imported."
+                f"(e.g. {extra[0]}); it looks edited or damaged. Nothing was imported.",
+                n=len(extra),
+                name=extra[0],
             )
     return prepared

@@ -8,6 +8,7 @@ from core import insight
 from core.data import load_mnist
 from ui import insight_charts as charts
 from ui.common import ensure_app_navigation, model_picker, require_model
+from ui.i18n import t
 from ui.insights import dataset_summary, mnist_ready, model_report, show_images
 from ui.personal import render_models_on_my_digits
 
@@ -17,46 +18,47 @@ state = st.session_state
 CHART = "inspect_confusion"  # the confusion matrix's selection lives under this key
 TRUE, PRED = "inspect_true", "inspect_pred"
 
-st.title("Inspect a model")
-st.caption(
-    "How a model does on the 10,000 MNIST test digits it never trained on, and what it learnt."
-)
-model = model_picker("inspect_model", "Model to inspect") or require_model()
+st.title(t("inspect.title"))
+st.caption(t("inspect.intro"))
+model = model_picker("inspect_model", t("inspect.picker")) or require_model()
 net = model.net
-st.caption(
-    f"{'-'.join(map(str, net.sizes))} network, {net.activation}, {net.n_params:,} parameters."
-)
+sizes = "-".join(map(str, net.sizes))
+st.caption(t("inspect.network", sizes=sizes, activation=net.activation, n=f"{net.n_params:,}"))
 
 have_data = mnist_ready()
 report = model_report(model) if have_data else None
 if report is None:
-    st.info(
-        "MNIST is not downloaded yet, so only the weights can be shown. Train a model once "
-        "(Train page) to fetch it, or run `python -m core.data`."
-    )
+    st.info(t("inspect.no_mnist"))
 else:
     _, _, x_test, y_test = load_mnist()
     c1, c2, c3 = st.columns(3)
-    c1.metric("Test accuracy", f"{report.accuracy:.2%}")
-    c2.metric("Test digits misread", f"{report.mistakes:,}")
+    c1.metric(t("inspect.metric.accuracy"), f"{report.accuracy:.2%}")
+    c2.metric(t("inspect.metric.misread"), f"{report.mistakes:,}")
     worst = report.hardest_digit
     c3.metric(
-        "Hardest digit",
+        t("inspect.metric.hardest"),
         str(worst),
-        f"{report.per_class[worst]:.1%} read right",
+        t("inspect.metric.read_right", acc=f"{report.per_class[worst]:.1%}"),
         "off",
         delta_arrow="off",
     )
 
 render_models_on_my_digits(model.name)  # each model on the personal set, next to MNIST
 
-tabs = st.tabs(["Test set", "Confident mistakes", "Weights", "Data set"])
+tabs = st.tabs(
+    [
+        t("inspect.tab.test"),
+        t("inspect.tab.mistakes"),
+        t("inspect.tab.weights"),
+        t("inspect.tab.data"),
+    ]
+)
 
 # --- confusion matrix ----------------------------------------------------------------------------
 
 with tabs[0]:
     if report is None:
-        st.info("Needs MNIST (see above).")
+        st.info(t("inspect.needs_mnist"))
     else:
         st.plotly_chart(charts.per_class_figure(report.per_class), config={"displayModeBar": False})
         # A click on a cell arrives as this chart's selection; it sets the two boxes below.
@@ -78,14 +80,17 @@ with tabs[0]:
                 config={"displayModeBar": False},
             )
         with right:
-            st.markdown("**The test images behind a cell**")
-            st.caption("Click a cell of the matrix, or choose here.")
+            st.markdown(t("inspect.cell.title"))
+            st.caption(t("inspect.cell.hint"))
             a, b = st.columns(2)
-            t = a.selectbox("True digit", range(10), key=TRUE)
-            p = b.selectbox("Read as", range(10), key=PRED)
-            members = insight.cell_members(report, t, p)
-            what = "read correctly" if t == p else f"read as {p}"
-            st.markdown(f"**{len(members):,}** test images of {t} {what}.")
+            true = a.selectbox(t("inspect.cell.true"), range(10), key=TRUE)
+            p = b.selectbox(t("inspect.cell.read"), range(10), key=PRED)
+            members = insight.cell_members(report, true, p)
+            n = f"{len(members):,}"
+            if true == p:
+                st.markdown(t("inspect.cell.right", n=n, digit=true))
+            else:
+                st.markdown(t("inspect.cell.wrong", n=n, digit=true, read=p))
             shown = members[:30]
             if len(shown):
                 show_images(
@@ -94,24 +99,25 @@ with tabs[0]:
                     width=64,
                 )
                 if len(members) > len(shown):
-                    st.caption(f"The {len(shown)} the network was surest about; P({p}) under each.")
+                    st.caption(t("inspect.cell.surest", n=len(shown), digit=p))
 
 # --- confident mistakes --------------------------------------------------------------------------
 
 with tabs[1]:
     if report is None:
-        st.info("Needs MNIST (see above).")
+        st.info(t("inspect.needs_mnist"))
     else:
         worst_ones = insight.confident_mistakes(report, 30)
-        st.caption(
-            "The misread test digits the network was surest about. Some are genuinely "
-            "ambiguous, some are mislabelled in MNIST itself, and some are plain mistakes."
-        )
+        st.caption(t("inspect.mistakes.text"))
         show_images(
             [x_test[i] for i in worst_ones],
             [
-                f"true {int(report.y[i])}, read {int(report.pred[i])} "
-                f"({report.P[i, report.pred[i]]:.0%})"
+                t(
+                    "inspect.mistakes.caption",
+                    true=int(report.y[i]),
+                    read=int(report.pred[i]),
+                    p=f"{report.P[i, report.pred[i]]:.0%}",
+                )
                 for i in worst_ones
             ],
             width=84,
@@ -121,36 +127,31 @@ with tabs[1]:
 
 with tabs[2]:
     h = net.sizes[1]
-    n = h if h <= 8 else st.slider("Units to show", 8, min(96, h), min(32, h), step=8)
+    n = h if h <= 8 else st.slider(t("inspect.weights.units"), 8, min(96, h), min(32, h), step=8)
     units, fields = insight.receptive_fields(net, None if report is None else report.importance, n)
-    order = "most important first" if report is not None else "in order"
+    order = t("inspect.weights.important" if report is not None else "inspect.weights.in_order")
     st.plotly_chart(
         charts.mosaic_figure(
             fields,
             cols=8,
-            title=f"First-layer receptive fields ({order})",
-            names=[f"unit {u}" for u in units],
+            title=t("inspect.weights.fields", order=order),
+            names=[t("inspect.weights.unit", u=u) for u in units],
             signed=True,
         ),
         config={"displayModeBar": False},
     )
-    st.caption(
-        "Each square is one first-layer unit's 784 weights laid out as the image it looks at: "
-        "red pixels push the unit up when inked, blue ones push it down. Importance is how much "
-        "signal a unit passes on, on average over the test set: mean |activation| times the size "
-        "of its outgoing weights."
-    )
+    st.caption(t("inspect.weights.fields_text"))
     st.plotly_chart(
         charts.histograms_figure(insight.weight_histograms(net)),
         config={"displayModeBar": False},
     )
-    st.caption("How the weights of each layer are spread, with their mean and standard deviation.")
+    st.caption(t("inspect.weights.hist_text"))
 
 # --- the data set --------------------------------------------------------------------------------
 
 with tabs[3]:
     if report is None:
-        st.info("Needs MNIST (see above).")
+        st.info(t("inspect.needs_mnist"))
     else:
         summary = dataset_summary()
         st.plotly_chart(
@@ -161,16 +162,16 @@ with tabs[3]:
             charts.mosaic_figure(
                 summary["means"],
                 cols=10,
-                title="The average training image of each digit",
-                names=[f"mean of the {d}s" for d in range(10)],
+                title=t("inspect.data.means"),
+                names=[t("inspect.data.mean_of", digit=d) for d in range(10)],
                 height=190,
             ),
             config={"displayModeBar": False},
         )
         x_train, y_train, _, _ = load_mnist()
         a, b = st.columns([1, 3])
-        digit = a.selectbox("Samples of digit", range(10), key="inspect_sample_digit")
-        if b.button("Show other samples", icon=":material/shuffle:"):
+        digit = a.selectbox(t("inspect.data.samples"), range(10), key="inspect_sample_digit")
+        if b.button(t("inspect.data.others"), icon=":material/shuffle:"):
             state["inspect_sample_seed"] = state.get("inspect_sample_seed", 0) + 1
         picks = insight.samples_of(y_train, digit, 30, seed=state.get("inspect_sample_seed", 0))
         show_images([x_train[i] for i in picks], [f"#{i}" for i in picks], width=64)

@@ -5,27 +5,24 @@ import streamlit as st
 from core.model_store import ModelFileError
 from core.store.modelfile import MAX_FILE_BYTES
 from ui.common import MODEL_KEY, current_workspace, ensure_app_navigation, model_caption
+from ui.i18n import say, t
 
 ensure_app_navigation()
 
 state = st.session_state
 ws = current_workspace()
 
-st.title("Models")
-st.caption(
-    "Every model you can use. Download one as a single .npz file (its weights and everything "
-    "about it: layer sizes, training setup, scores), bring one in from another computer, or "
-    "delete the ones you no longer need. The shipped `default` model is never changed."
-)
+st.title(t("models.title"))
+st.caption(t("models.intro"))
 
 
 def _delete(name: str) -> None:
     try:
         ws.delete_model(name)
     except ValueError as e:  # not yours, or the disk refused (StorageError)
-        state["models_message"] = ("error", str(e))
+        state["models_message"] = ("error", say(e))
     else:
-        state["models_message"] = ("success", f"Deleted {name}.")
+        state["models_message"] = ("success", t("models.deleted", name=name))
         if state.get(MODEL_KEY) == name:
             state.pop(MODEL_KEY)  # back to default
 
@@ -42,14 +39,14 @@ for name in ws.model_names():
             model = ws.load_model(name)
         except (ModelFileError, ValueError) as e:
             left.markdown(f"**{name}**")
-            left.caption(f":red[Cannot be loaded]: {e}")
+            left.caption(t("models.cannot_load", reason=say(e)))
             model = None
         else:
-            left.markdown(f"**{name}**" + ("" if mine else " · shared, read-only"))
+            left.markdown(f"**{name}**" + ("" if mine else t("models.shared")))
             left.caption(model_caption(model))
         if model is not None:
             middle.download_button(
-                "Download",
+                t("models.download"),
                 data=lambda name=name: ws.model_file(name),  # built only when clicked
                 file_name=f"{name}.npz",
                 mime="application/zip",
@@ -58,34 +55,34 @@ for name in ws.model_names():
             )
         if mine:
             right.button(
-                "Delete",
+                t("models.delete"),
                 key=f"models_delete_{name}",
                 icon=":material/delete:",
                 on_click=_delete,
                 args=(name,),
             )
 
-st.subheader("Upload a model")
+st.subheader(t("models.upload.title"))
+limit = MAX_FILE_BYTES // 2**20
 upload = st.file_uploader(
-    "A model file downloaded from this app (.npz)",
+    t("models.upload.label"),
     type=["npz"],
     key="models_upload",
-    help=f"Up to {MAX_FILE_BYTES // 2**20} MB. It is checked like any model file: its arrays "
-    "must match its metadata, hold float32 or float64 numbers and nothing else.",
+    help=t("models.upload.help", limit=limit),
 )
 if upload is not None:
     default_name = upload.name.rsplit(".", 1)[0]
-    name = st.text_input("Save as", value=default_name, key="models_upload_name").strip()
-    if st.button("Add this model", icon=":material/upload:", disabled=not name):
+    name = st.text_input(
+        t("models.upload.save_as"), value=default_name, key="models_upload_name"
+    ).strip()
+    if st.button(t("models.upload.add"), icon=":material/upload:", disabled=not name):
         try:
-            if upload.size > MAX_FILE_BYTES:
-                raise ValueError(
-                    f"The file is {upload.size / 2**20:.0f} MB; model files are at most "
-                    f"{MAX_FILE_BYTES // 2**20} MB."
-                )
+            if upload.size > MAX_FILE_BYTES:  # refused before its bytes are read
+                mb = upload.size // 2**20
+                raise ModelFileError(t("models.upload.too_large", mb=mb, limit=limit))
             ws.import_model(name, upload.getvalue())
         except (ValueError, FileExistsError) as e:  # ModelFileError and StorageError included
-            st.error(f"The model was not added. {e}")
+            st.error(t("models.upload.not_added", reason=say(e)))
         else:
-            state["models_message"] = ("success", f"Added {name}; pick it in the sidebar.")
+            state["models_message"] = ("success", t("models.upload.added", name=name))
             st.rerun()

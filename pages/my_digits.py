@@ -4,6 +4,7 @@ on them, and export or import them as a zip."""
 import streamlit as st
 
 from ui.common import ensure_app_navigation, is_shared
+from ui.i18n import t
 from ui.personal import (
     render_collection,
     render_finetune,
@@ -14,12 +15,9 @@ from ui.personal import (
 
 ensure_app_navigation()
 
-st.title("My digits")
-where = "in your own space on this server" if is_shared() else "on this computer, in data/personal"
-st.caption(
-    "Drawings you kept from the Draw page, each with the digit you meant. The network can learn "
-    f"your handwriting from them. They stay {where}."
-)
+st.title(t("my_digits.title"))
+where = t("my_digits.where_shared") if is_shared() else t("my_digits.where_local")
+st.caption(t("my_digits.intro", where=where))
 
 store = workspace_store()
 listing = store.listing()
@@ -28,5 +26,5 @@ render_collection(store, listing)
 st.divider()
 render_finetune(store, listing)
 st.divider()
-st.subheader("Export and import")
+st.subheader(t("my_digits.transfer.title"))
 render_transfer(store, listing)

@@ -3,9 +3,11 @@ How it works render in English and in Chinese, chosen by ?lang=, the browser or 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -193,3 +195,172 @@ def test_every_text_formats_and_its_maths_keeps_single_braces():
             assert "{{" not in out and "}}" not in out, (lang, key)
     assert i18n.translate("en", "how.check.mostly").count("$10^{-4}$") == 1
     assert "$W_{3}$" in i18n.translate("en", "how.step.entry", layer=3, unit=1, input=2)
+
+
+# --- Inspect, My digits and Models in both languages ---------------------------------------------
+
+MORE_PAGES = {
+    # page: (title key, texts that must show in Chinese, the English they replace)
+    "pages/inspect.py": ("inspect.title", ["检查模型", "测试集准确率"], ["Test accuracy"]),
+    "pages/my_digits.py": ("my_digits.title", ["教它认识你的笔迹", "导出"], ["Export and import"]),
+    "pages/models.py": ("models.title", ["上传模型", "下载"], ["Upload a model", "Download"]),
+}
+
+
+def everything_shown(at: AppTest) -> str:
+    """Every text on the page, widget labels and help texts included."""
+    kinds = ("title", "header", "subheader", "markdown", "caption", "info", "warning", "error")
+    kinds += ("success", "metric", "tab", "expander", "button", "selectbox", "slider")
+    parts = []
+    for kind in kinds:
+        for e in at.get(kind):
+            proto = getattr(e, "proto", None)
+            for field in ("value", "label", "body", "help", "text"):
+                value = getattr(proto, field, None) if proto is not None else None
+                if isinstance(value, str) and value:
+                    parts.append(value)
+    return "\n".join(parts)
+
+
+@pytest.fixture
+def my_space(tmp_path, monkeypatch):
+    """A temp data folder with a few kept drawings, so My digits and Inspect show everything."""
+    from core import paths
+    from core.personal import PersonalSet
+    from core.store import workspace
+    from tests.test_personal import drawing
+
+    real_mnist = paths.mnist_cache_file()
+    monkeypatch.setenv("NNDIGITS_DATA_DIR", str(tmp_path / "data"))
+    paths.mnist_cache_file().parent.mkdir(parents=True, exist_ok=True)
+    paths.mnist_cache_file().symlink_to(real_mnist)  # the real, shared MNIST; own drawings
+    store = PersonalSet(workspace.local().personal)
+    for k in range(3):
+        x28, canvas = drawing(k)
+        store.add(x28, k, canvas=canvas)
+    return store
+
+
+@pytest.mark.parametrize("page", list(MORE_PAGES))
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_inspect_my_digits_and_models_render_in_both_languages(
+    shipped_model, mnist, my_space, page, lang
+):
+    at = open_page(page, {"lang": lang})
+    assert not at.exception and not at.error
+    title_key, chinese, english = MORE_PAGES[page]
+    assert at.title[0].value == i18n.translate(lang, title_key)
+    text = everything_shown(at)
+    for key in i18n.catalog("en"):
+        assert key not in text.split(), f"raw key {key} shown"
+    if lang == "zh":
+        assert han(text) > 60
+        for words in chinese:
+            assert words in text, words
+        for words in english:
+            assert words not in text.split("\n"), words
+    else:
+        assert han(text) == 0
+        for words in english:
+            assert words in text, words
+
+
+def test_the_inspect_charts_speak_the_readers_language(shipped_model, mnist, my_space):
+    at = open_page("pages/inspect.py", {"lang": "zh"})
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    figures = "\n".join(json.dumps(spec, ensure_ascii=False) for spec in specs)
+    assert "混淆矩阵" in figures and "每个数字的准确率" in figures and "第一层的感受野" in figures
+    assert "Confusion matrix" not in figures and "Accuracy per digit" not in figures
+
+
+def test_a_damaged_model_file_is_explained_in_chinese_on_the_models_page(my_space, weights_tmp):
+    from core.model_store import save_model
+    from core.network import init_network
+    from core.train import preset
+
+    net = init_network([784, 8, 10], "relu", np.random.default_rng(0))
+    save_model("default", net, preset("quick", hidden=(8,)), {"test_acc": 0.5}, allow_default=True)
+    (weights_tmp / "broken.npz").write_bytes(b"not a zip at all")
+    at = open_page("pages/models.py", {"lang": "zh"})
+    assert not at.exception
+    text = everything_shown(at)
+    assert "无法加载" in text and "已损坏或不是 NumPy .npz 文件" in text
+    assert "is damaged or not a NumPy" not in text
+
+
+# --- core's sentences: one English, a key, and a translation -------------------------------------
+
+
+def core_message_calls():
+    """(file, key, parameter names) of every Message core writes with a literal key."""
+    import ast
+
+    prefixes = {"Message": "", "_bad": "errors.model_file.", "_refused": "errors.import."}
+    for path in sorted((ROOT / "core").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                continue
+            prefix = prefixes.get(node.func.id)
+            if prefix is None or not node.args or not isinstance(node.args[0], ast.Constant):
+                continue
+            yield path.name, prefix + node.args[0].value, {k.arg for k in node.keywords}
+
+
+def test_every_sentence_core_writes_has_a_key_with_the_same_placeholders():
+    calls = list(core_message_calls())
+    assert len(calls) > 40  # model files, storage, imports, the personal set's repairs
+    english = i18n.catalog("en")
+    for file, key, params in calls:
+        assert key in english, (file, key)
+        assert i18n.placeholders(english[key]) == params, (file, key)
+
+
+def core_errors():
+    """Real refusals from core, each raised by the code that users meet."""
+    import errno
+
+    from core import model_store
+    from core.fileio import explain_os_error
+    from core.personal import read_archive
+    from core.store import modelfile
+
+    def catch(action):
+        try:
+            action()
+        except (ValueError, FileExistsError) as e:
+            return e
+        raise AssertionError(f"{action} did not refuse")
+
+    return [
+        catch(lambda: model_store.check_name("no/slash")),
+        catch(lambda: model_store.load_model("nosuchmodel")),
+        catch(lambda: model_store.read_model_bytes(b"garbage", "up")),
+        catch(lambda: modelfile.decode(b"x" * (modelfile.MAX_FILE_BYTES + 1), "big.npz", ())),
+        catch(lambda: read_archive(b"garbage")),
+        ValueError(explain_os_error(OSError(errno.ENOSPC, "No space"), "save it")),
+    ]
+
+
+def test_core_refusals_read_the_same_from_the_catalog_and_translate(weights_tmp):
+    from core.messages import Message
+
+    errors = core_errors()
+    for e in errors:
+        assert isinstance(e.args[0], Message), e
+        # the English the CLI prints is exactly the catalog's English
+        assert i18n.said("en", e) == str(e)
+        chinese = i18n.said("zh", e)
+        assert han(chinese) >= 4 and chinese != str(e), chinese
+    assert "磁盘已满" in i18n.said("zh", errors[-1])  # a reason inside a sentence is translated
+    assert i18n.said("zh", ValueError("plain")) == "plain"  # anything else stays as it is
+
+
+def test_a_message_survives_the_trip_to_a_worker_process_and_back():
+    import pickle
+
+    from core.messages import Message
+
+    inner = Message("errors.os.full", "the disk is full")
+    m = Message("errors.os.could_not", "x", doing="save it", reason=inner, where="")
+    back = pickle.loads(pickle.dumps(ValueError(m))).args[0]
+    assert back == "x" and back.key == m.key and back.params["reason"].key == "errors.os.full"

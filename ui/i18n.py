@@ -6,6 +6,17 @@ comes from ?lang= in the URL, else this session's choice, else the browser's lan
 back into the URL on every run, so a reload or a shared link opens in the same language.
 Texts are str.format templates: maths goes in $...$, and a literal brace is doubled ($10^{{-5}}$).
 tests/test_i18n.py keeps the catalogs in step (same keys, same placeholders).
+
+How to translate a page (follow this for every page):
+- Every text a user sees goes through t("<page>.<what>"), keys grouped by page ("inspect.*",
+  "models.*"), with the same key in locales/en.json and locales/zh.json (glossary terms:
+  ../shared/glossary-zh.md). Chart builders (ui/insight_charts.py) call t() too: outside a
+  Streamlit run (a bare script, a unit test) t() speaks English.
+- Sentences from core (errors, repair notes) cannot call t(): core never imports the UI. Core
+  writes them as core.messages.Message(key, english, **params), a str holding the English (what
+  the CLI prints) plus a key in the shared "errors.*" group; an exception carries its Message
+  as its argument. A page shows them with say(e) (or say(text)), never str(e): say() translates
+  a Message (and a Message among its params) and leaves any other text as it is.
 """
 
 from __future__ import annotations
@@ -16,6 +27,9 @@ from functools import cache
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+from core.messages import Message
 
 LOCALES = Path(__file__).resolve().parent.parent / "locales"
 LANGUAGES = {"en": "English", "zh": "中文"}  # code -> the language's own name
@@ -49,7 +63,7 @@ def placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
 
 
-def translate(lang: str, key: str, **fmt) -> str:
+def translate(lang: str, key: str, /, **fmt) -> str:
     """The text of `key` in `lang` (English if that language lacks it), {placeholders} filled.
 
     A key missing everywhere shows as the key itself: a visible slip, never a traceback. Every
@@ -68,7 +82,11 @@ def browser_language(locale: str | None) -> str:
 
 
 def language() -> str:
-    """This session's language code; also written back into the URL (?lang=)."""
+    """This session's language code; also written back into the URL (?lang=).
+
+    English outside a Streamlit run (a bare script or a test calling a chart builder)."""
+    if get_script_run_ctx(suppress_warning=True) is None:
+        return DEFAULT
     state = st.session_state
     asked = st.query_params.get(LANG_PARAM)
     if asked in LANGUAGES:
@@ -88,9 +106,28 @@ def _browser_locale() -> str | None:
         return None
 
 
-def t(key: str, **fmt) -> str:
+def t(key: str, /, **fmt) -> str:
     """The text of `key` in this session's language, e.g. t("how.layer", l=2) -> "Layer 2"."""
     return translate(language(), key, **fmt)
+
+
+def said(lang: str, text) -> str:
+    """A sentence from core in `lang`: a Message, or an exception carrying one (a Message among
+    its values is translated too); any other text or exception as it is."""
+    if isinstance(text, BaseException):
+        message = text.args[0] if len(text.args) == 1 else None
+        if not isinstance(message, Message):
+            return str(text)
+        text = message
+    if not isinstance(text, Message):
+        return str(text)
+    params = {k: said(lang, v) if isinstance(v, Message) else v for k, v in text.params.items()}
+    return translate(lang, text.key, **params)
+
+
+def say(text) -> str:
+    """A sentence from core (a Message or an exception) in this session's language."""
+    return said(language(), text)
 
 
 def _switched() -> None:

@@ -1,7 +1,8 @@
 """Figure builders for the "see inside" views: activations, saliency, confusion matrix, weights.
 
 Pure functions from arrays to plotly figures (and to enlarged uint8 images for st.image). They
-never import streamlit and compute nothing a reader would call analysis; that is core/insight.py.
+draw nothing with streamlit and compute nothing a reader would call analysis; that is
+core/insight.py. Their words come from ui.i18n.t (English outside a Streamlit run).
 The Draw page rebuilds some of these on every stroke, so each figure is one or two traces.
 """
 
@@ -14,10 +15,13 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ui.i18n import t
+
 MAIN = "#1f77b4"  # blue, as ui/charts.py
 HIGHLIGHT = "#2ca02c"  # green: the predicted / chosen digit
 WRONG = "#d62728"  # red
 MUTED = "#b0b0b0"
+ORANGE = "#ff7f0e"
 
 # Diverging scale for signed values (weights, saliency): blue negative, white zero, red positive.
 DIVERGING = "RdBu_r"
@@ -95,9 +99,9 @@ def activation_figure(a: Sequence[float], layer: int, height: int | None = None)
         xgap=1,
         ygap=1,
         colorbar=dict(COLORBAR, lenmode="fraction", len=1.0),
-        hovertemplate="unit %{customdata}: %{z:.3f}<extra></extra>",
+        hovertemplate=t("insight_charts.unit_hover") + "<extra></extra>",
     )
-    title = f"Hidden layer {layer}: {a.size} units, {fired} above zero"
+    title = t("insight_charts.activation_title", layer=layer, n=a.size, fired=fired)
     # The layout goes into the constructor: every update_* call validates the figure again,
     # which makes them several times slower, and this figure is rebuilt on every stroke.
     hidden = dict(showticklabels=False, showgrid=False, ticks="", zeroline=False)
@@ -132,7 +136,7 @@ def saliency_figure(image, values, title: str, height: int = 300) -> go.Figure:
                 zmax=m,
                 colorscale=OVERLAY,
                 colorbar=COLORBAR,
-                hovertemplate="row %{y}, column %{x}: %{z:.3~r}<extra></extra>",
+                hovertemplate=t("insight_charts.pixel_hover") + "<extra></extra>",
             ),
         ],
         layout=_layout(title, height, plot_bgcolor="white", **_image_axes()),
@@ -176,7 +180,7 @@ def mosaic_figure(
             zmax=m,
             showscale=signed,
             colorbar=COLORBAR,
-            hovertemplate="%{customdata}<br>value %{z:.3f}<extra></extra>",
+            hovertemplate="%{customdata}<br>" + t("insight_charts.value_hover") + "<extra></extra>",
         )
     )
     rows = tiled.shape[0] / 29
@@ -202,7 +206,7 @@ def confusion_figure(
     digits = [str(d) for d in range(k)]
     xs, ys = (
         [str(p) for _ in range(k) for p in range(k)],
-        [str(t) for t in range(k) for _ in range(k)],
+        [str(d) for d in range(k) for _ in range(k)],
     )
     invisible = dict(marker=dict(opacity=0))
     fig = go.Figure(
@@ -228,24 +232,29 @@ def confusion_figure(
                 selected=invisible,
                 unselected=invisible,
                 showlegend=False,
-                hovertemplate="true %{y}, read as %{x}: %{customdata} images<extra></extra>",
+                hovertemplate=t("insight_charts.cell_hover") + "<extra></extra>",
             ),
         ]
     )
     if selected is not None:
-        t, p = selected
+        true, p = selected
         fig.add_shape(
             type="rect",
             x0=p - 0.5,
             x1=p + 0.5,
-            y0=t - 0.5,
-            y1=t + 0.5,
+            y0=true - 0.5,
+            y1=true + 0.5,
             line=dict(color=WRONG, width=3),
         )
-    fig.update_layout(**_layout("Confusion matrix (test set)", height), plot_bgcolor="white")
-    fig.update_xaxes(title="predicted digit", type="category", side="top", showgrid=False)
+    fig.update_layout(**_layout(t("insight_charts.confusion"), height), plot_bgcolor="white")
+    predicted = t("insight_charts.predicted")
+    fig.update_xaxes(title=predicted, type="category", side="top", showgrid=False)
     fig.update_yaxes(
-        title="true digit", type="category", autorange="reversed", scaleanchor="x", showgrid=False
+        title=t("insight_charts.true"),
+        type="category",
+        autorange="reversed",
+        scaleanchor="x",
+        showgrid=False,
     )
     return fig
 
@@ -262,12 +271,12 @@ def per_class_figure(acc: Sequence[float], height: int = 260) -> go.Figure:
             text=[f"{a:.1%}" for a in acc],
             textposition="outside",
             cliponaxis=False,
-            hovertemplate="digit %{x}: %{y:.2%}<extra></extra>",
+            hovertemplate=t("insight_charts.digit_hover") + "<extra></extra>",
         )
     )
     low = max(0.0, min(acc) - 0.05)
-    fig.update_layout(**_layout("Accuracy per digit", height), showlegend=False)
-    fig.update_xaxes(title="true digit", type="category")
+    fig.update_layout(**_layout(t("insight_charts.per_digit"), height), showlegend=False)
+    fig.update_xaxes(title=t("insight_charts.true"), type="category")
     fig.update_yaxes(range=[low, 1.02], tickformat=".0%")
     return fig
 
@@ -279,7 +288,13 @@ def histograms_figure(hists, height: int | None = None) -> go.Figure:
         rows=1,
         cols=len(hists),
         subplot_titles=[
-            f"{h.name}: {int(np.sum(h.counts)):,} weights, mean {h.mean:+.3f}, std {h.std:.3f}"
+            t(
+                "insight_charts.hist_title",
+                name=h.name,
+                n=f"{int(np.sum(h.counts)):,}",
+                mean=f"{h.mean:+.3f}",
+                std=f"{h.std:.3f}",
+            )
             for h in hists
         ],
     )
@@ -292,7 +307,7 @@ def histograms_figure(hists, height: int | None = None) -> go.Figure:
                 width=np.diff(h.edges),
                 marker_color=MAIN,
                 name=h.name,
-                hovertemplate="%{x:.3f}: %{y} weights<extra></extra>",
+                hovertemplate=t("insight_charts.weights_hover") + "<extra></extra>",
             ),
             row=1,
             col=k,
@@ -305,18 +320,20 @@ def histograms_figure(hists, height: int | None = None) -> go.Figure:
 def class_counts_figure(train: Sequence[int], test: Sequence[int], height: int = 280):
     """How many images of each digit the training and test sets hold."""
     digits = [str(d) for d in range(len(train))]
+    train_name, test_name = t("insight_charts.train_set"), t("insight_charts.test_set")
     fig = go.Figure(
         [
-            go.Bar(x=digits, y=list(map(int, train)), name="training (60,000)", marker_color=MAIN),
-            go.Bar(x=digits, y=list(map(int, test)), name="test (10,000)", marker_color="#ff7f0e"),
+            go.Bar(x=digits, y=list(map(int, train)), name=train_name, marker_color=MAIN),
+            go.Bar(x=digits, y=list(map(int, test)), name=test_name, marker_color=ORANGE),
         ]
     )
     fig.update_layout(
-        **_layout("Images per digit", height),
+        **_layout(t("insight_charts.per_digit_count"), height),
         barmode="group",
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
     )
-    fig.update_xaxes(title="digit", type="category")
+    fig.update_xaxes(title=t("insight_charts.digit"), type="category")
+    fig.update_yaxes(title=t("insight_charts.images"))
     return fig
 
 

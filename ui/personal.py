@@ -23,6 +23,7 @@ from core.jobs import finetune_job, get_manager
 from core.model_store import Model, ModelFileError
 from core.personal import MAX_ZIP_BYTES, ImportRefused, Listing, PersonalSet, score_arrays
 from ui.common import MODEL_KEY, current_model, current_workspace, owner_id, predict
+from ui.i18n import say, t
 from ui.runs import note_saved
 
 FINETUNE = "finetune"  # the job kind
@@ -33,7 +34,12 @@ THUMB = 84  # px: 28 x 3, pixels kept square and sharp
 
 
 def _drawings(n: int) -> str:
-    return f"{n} drawing" if n == 1 else f"{n} drawings"
+    return t("my_digits.drawings.one" if n == 1 else "my_digits.drawings.many", n=n)
+
+
+def _an(key: str, digit) -> str:
+    """The key's "an" variant before an 8 ("an 8", "a 3"); Chinese has no article."""
+    return key + "_an" if digit == 8 else key
 
 
 # --- the Draw page ------------------------------------------------------------------------------
@@ -55,7 +61,7 @@ def _keep(store: PersonalSet, x28, rgba, label: int, prediction, model) -> None:
         name = getattr(model, "name", None)
         store.add(x28, label, canvas=rgba, source="draw", prediction=prediction, model=name)
     except ValueError as e:  # StorageError is one
-        st.error(str(e))
+        st.error(say(e))
 
 
 def _safely(action, *args) -> None:
@@ -63,7 +69,7 @@ def _safely(action, *args) -> None:
     try:
         action(*args)
     except ValueError as e:  # StorageError is one
-        st.session_state["md_error"] = str(e)
+        st.session_state["md_error"] = say(e)
 
 
 def render_store_error() -> None:
@@ -87,19 +93,19 @@ def render_feedback(model, rgba, x28, prediction=None) -> None:
         prediction = int(np.argmax(prediction))
     store = workspace_store()
 
-    st.markdown("**Was it right?** Keep this drawing to teach the network your handwriting.")
+    st.markdown(t("my_digits.feedback.ask"))
     right_col, wrong_col, note_col = st.columns([1, 1.4, 3], vertical_alignment="center")
     with right_col:
         if st.button(
-            "Right",
+            t("my_digits.feedback.right"),
             key="fb_right",
             icon=":material/check:",
             disabled=prediction is None,
-            help=f"Keep it in My digits as {'an' if prediction == 8 else 'a'} {prediction}.",
+            help=t(_an("my_digits.feedback.right_help", prediction), digit=prediction),
         ):
             _keep(store, x28, rgba, prediction, prediction, model)
-    with wrong_col, st.popover("Wrong, it is ...", icon=":material/edit:"):
-        st.caption("Which digit did you draw?")
+    with wrong_col, st.popover(t("my_digits.feedback.wrong"), icon=":material/edit:"):
+        st.caption(t("my_digits.feedback.which"))
         rows = [st.columns(5), st.columns(5)]
         for d in range(10):
             with rows[d // 5][d % 5]:
@@ -108,11 +114,10 @@ def render_feedback(model, rgba, x28, prediction=None) -> None:
     with note_col:
         kept = store.find(x28)
         if kept is not None:
-            article = "an" if kept.label == 8 else "a"  # "an 8", "a 3"
-            kept_as = f"Kept in My digits as {article} **{kept.label}**."
+            kept_as = t(_an("my_digits.feedback.kept", kept.label), digit=kept.label)
             st.success(kept_as, icon=":material/bookmark:")
         else:
-            st.caption("Kept drawings appear under My digits, where you can fine-tune on them.")
+            st.caption(t("my_digits.feedback.where"))
 
 
 # --- My digits: what is there -------------------------------------------------------------------
@@ -123,11 +128,10 @@ def render_problems(store: PersonalSet, listing: Listing) -> None:
     if not listing.problems:
         return
     st.warning(
-        "Your digits are all here, but their index needed repairs:\n\n"
-        + "\n".join(f"- {p}" for p in listing.problems),
+        t("my_digits.problems") + "\n\n" + "\n".join(f"- {say(p)}" for p in listing.problems),
         icon=":material/build:",
     )
-    st.button("Rewrite the index", key="md_repair", on_click=_safely, args=(store.repair,))
+    st.button(t("my_digits.repair"), key="md_repair", on_click=_safely, args=(store.repair,))
 
 
 def _thumbnail(store: PersonalSet, item_id: str) -> np.ndarray:
@@ -139,16 +143,14 @@ def render_damaged(store: PersonalSet, listing: Listing) -> None:
     """Drawings whose image file is damaged: left out of everything, deletable here."""
     if not listing.damaged:
         return
-    with st.expander(f"Damaged drawings ({len(listing.damaged)})", icon=":material/broken_image:"):
-        st.caption(
-            "Their image file cannot be read (cut short or overwritten outside the app). They are "
-            "left out of fine-tuning, scores and exports. Delete them to tidy up."
-        )
+    label = t("my_digits.damaged.title", n=len(listing.damaged))
+    with st.expander(label, icon=":material/broken_image:"):
+        st.caption(t("my_digits.damaged.text"))
         for item_id in listing.damaged[:PER_PAGE]:
             left, right = st.columns([3, 1], vertical_alignment="center")
             left.code(item_id, language=None)
             right.button(
-                "Delete",
+                t("my_digits.delete"),
                 key=f"md_del_damaged_{item_id}",
                 icon=":material/delete:",
                 type="tertiary",
@@ -163,19 +165,17 @@ def render_collection(store: PersonalSet, listing: Listing) -> None:
     render_damaged(store, listing)
     counts = listing.counts()
     if not listing.items:
-        st.info(
-            "No digits kept yet. On the Draw page, press **Right** or **Wrong, it is ...** under "
-            "the answer to keep a drawing here with its label.",
-            icon=":material/info:",
-        )
-        st.page_link("pages/draw.py", label="Go to Draw", icon=":material/draw:")
+        st.info(t("my_digits.empty"), icon=":material/info:")
+        st.page_link("pages/draw.py", label=t("my_digits.go_to_draw"), icon=":material/draw:")
         return
     choice = st.segmented_control(
-        "Show",
+        t("my_digits.show"),
         ["all", *range(10)],
         default="all",
         key="md_show",
-        format_func=lambda c: f"All ({len(listing.items)})" if c == "all" else f"{c} ({counts[c]})",
+        format_func=lambda c: (
+            t("my_digits.show_all", n=len(listing.items)) if c == "all" else f"{c} ({counts[c]})"
+        ),
     )
     items = (
         listing.items
@@ -184,22 +184,22 @@ def render_collection(store: PersonalSet, listing: Listing) -> None:
     )
     items = items[::-1]  # newest first
     if not items:
-        st.caption(f"No {choice}s kept yet.")
+        st.caption(t("my_digits.none_of", digit=choice))
         return
     pages = (len(items) + PER_PAGE - 1) // PER_PAGE
     page = 1
     if pages > 1:
         if not 1 <= st.session_state.get("md_page", 1) <= pages:
             st.session_state["md_page"] = 1  # fewer pages than before (after a delete)
-        page = st.number_input("Page", min_value=1, max_value=pages, key="md_page")
-        st.caption(f"{len(items)} drawings, {PER_PAGE} per page.")
+        page = st.number_input(t("my_digits.page"), min_value=1, max_value=pages, key="md_page")
+        st.caption(t("my_digits.per_page", n=len(items), per=PER_PAGE))
     shown = items[(page - 1) * PER_PAGE : page * PER_PAGE]
     for row in range(0, len(shown), GRID):
         cols = st.columns(GRID)
         for col, item in zip(cols, shown[row : row + GRID], strict=False):
             with col:
                 read = (
-                    f", read as {item.prediction}"
+                    t("my_digits.read_as", digit=item.prediction)
                     if item.prediction is not None and item.prediction != item.label
                     else ""
                 )
@@ -209,13 +209,13 @@ def render_collection(store: PersonalSet, listing: Listing) -> None:
                     continue
                 st.image(thumb, caption=f"{item.label}{read}")
                 st.button(
-                    "Delete",
+                    t("my_digits.delete"),
                     key=f"md_del_{item.id}",
                     icon=":material/delete:",
                     type="tertiary",
                     on_click=_safely,
                     args=(store.delete, item.id),
-                    help=f"Delete this {item.label} (kept {item.created}).",
+                    help=t("my_digits.delete_help", digit=item.label, created=item.created),
                 )
 
 
@@ -227,11 +227,11 @@ def import_archive(store: PersonalSet, data: bytes) -> tuple[str, str]:
     try:
         report = store.import_zip(data)
     except ImportRefused as e:
-        return "error", f"The archive was not imported. {e}"
+        return "error", t("my_digits.import.refused", reason=say(e))
     except ValueError as e:  # StorageError: the disk refused; what was there is unchanged
-        return "error", str(e)
-    dup = f"; {report.duplicates} were here already" if report.duplicates else ""
-    return "success", f"Imported {_drawings(report.added)}{dup}."
+        return "error", say(e)
+    dup = t("my_digits.import.duplicates", n=report.duplicates) if report.duplicates else ""
+    return "success", t("my_digits.import.done", drawings=_drawings(report.added), dup=dup)
 
 
 def render_transfer(store: PersonalSet, listing: Listing) -> None:
@@ -239,10 +239,10 @@ def render_transfer(store: PersonalSet, listing: Listing) -> None:
     state = st.session_state
     left, right = st.columns(2, gap="large")
     with left:
-        st.markdown("**Export**")
-        st.caption("Every drawing with its label, as a zip you can import elsewhere.")
+        st.markdown(t("my_digits.export.title"))
+        st.caption(t("my_digits.export.text"))
         st.download_button(
-            "Download my digits (.zip)",
+            t("my_digits.export.button"),
             data=store.export_zip,  # built only when clicked
             file_name="my-digits.zip",
             mime="application/zip",
@@ -251,18 +251,14 @@ def render_transfer(store: PersonalSet, listing: Listing) -> None:
             key="md_export",
         )
         if listing.damaged:
-            st.caption(
-                f"{_drawings(len(listing.damaged))} with a damaged image file are left out of "
-                f"the export (the archive's manifest lists them under 'left_out')."
-            )
+            st.caption(t("my_digits.export.left_out", drawings=_drawings(len(listing.damaged))))
     with right:
-        st.markdown("**Import**")
+        st.markdown(t("my_digits.import.title"))
         upload = st.file_uploader(
-            "A zip exported from My digits",
+            t("my_digits.import.label"),
             type=["zip"],
             key="md_import",
-            help=f"Up to {MAX_ZIP_BYTES // 2**20} MB. Drawings already here are skipped. A "
-            "damaged or foreign archive is refused and nothing changes.",
+            help=t("my_digits.import.help", limit=MAX_ZIP_BYTES // 2**20),
         )
         if upload is None:
             state.pop("md_import_result", None)
@@ -335,75 +331,72 @@ def _progress(was_active: bool) -> None:
     total = start["total_steps"] if start else view.meta["config"]["steps"]
     done_steps = step["step"] if step else 0
     st.progress(min(1.0, done_steps / total) if total else 0.0)
-    line = [f"step {done_steps} of {total}"]
+    line = [t("my_digits.ft.step", step=done_steps, total=total)]
     epoch = view.last.get("epoch")
     if epoch:
-        line.append(f"your digits {epoch['val_acc']:.1%}")
-        line.append(f"MNIST test {epoch['test_acc']:.2%}")
-    if view.status in (jobs.QUEUED, jobs.PREPARING):
-        line.insert(0, view.status.capitalize())
+        line.append(t("my_digits.ft.yours", acc=f"{epoch['val_acc']:.1%}"))
+        line.append(t("my_digits.ft.mnist", acc=f"{epoch['test_acc']:.2%}"))
+    if view.status == jobs.QUEUED:
+        line.insert(0, t("my_digits.ft.queued"))
+    elif view.status == jobs.PREPARING:
+        line.insert(0, t("my_digits.ft.preparing"))
     st.caption(" · ".join(line))
 
 
 def _results(view) -> None:
     done = view.last.get("done")
     if view.status == jobs.FAILED:
-        st.error(f"Fine-tuning failed: {view.error}")
+        st.error(t("my_digits.ft.failed", reason=say(view.error)))
         return
     if view.status == jobs.DIVERGED:
-        st.error(view.last["diverged"]["reason"])
+        st.error(say(view.last["diverged"]["reason"]))
         return
     if done is None:
         return
     rows = before_after_rows(done)
     table = []
     for r, places in zip(rows, (1, 2), strict=True):  # MNIST's 10,000 deserve two decimals
+        change = f"{100 * r['change']:+.{places}f}"
         table.append(
             {
-                "Measured on": r["measured on"],
-                "Before": f"{r['before']:.{places}%}",
-                "After": f"{r['after']:.{places}%}",
-                "Change": f"{100 * r['change']:+.{places}f} points",
+                t("my_digits.ft.table.on"): say(r["measured on"]),
+                t("my_digits.ft.table.before"): f"{r['before']:.{places}%}",
+                t("my_digits.ft.table.after"): f"{r['after']:.{places}%}",
+                t("my_digits.ft.table.change"): t("my_digits.ft.table.points", points=change),
             }
         )
     st.table(table)
-    how = (
-        f"Stopped after {done['step']} steps. " if done["stopped"] else f"{done['step']} steps. "
-    ) + f"{done['train_seconds']:.1f} s of fine-tuning on {_drawings(done['n_personal'])}."
+    steps = t("my_digits.ft.stopped" if done["stopped"] else "my_digits.ft.steps", n=done["step"])
+    seconds = f"{done['train_seconds']:.1f}"
+    how = [steps, t("my_digits.ft.took", seconds=seconds, drawings=_drawings(done["n_personal"]))]
     if done["measured_on"] != "held-out":
-        how += (
-            " With fewer than 20 drawings nothing is held out, so 'your digits' is measured on "
-            "the drawings it learnt from, which flatters it."
-        )
+        how.append(t("my_digits.ft.no_holdout", n=MIN_FOR_HOLDOUT))
     else:
-        how += (
-            f" A quarter of each digit ({done['n_heldout']} drawings) was held out: the network "
-            "never learnt from them, so their accuracy is an honest test."
-        )
-    st.caption(how)
+        how.append(t("my_digits.ft.holdout", n=done["n_heldout"]))
+    st.caption(" ".join(how))
 
     saved = st.session_state.get("ft_saved")
     if saved and saved[0] == view.id:
-        st.success(f"Saved as **{saved[1]}**, now the model in use (see the sidebar).")
+        st.success(t("my_digits.ft.saved", name=saved[1]))
         return
     with st.form("ft_save", border=False):
         name = st.text_input(
-            "Save as",
+            t("my_digits.ft.save_as"),
             value=_suggest_name(view.meta["base"]),
-            help="Letters, digits, '-' and '_'. The shipped 'default' is never replaced.",
+            help=t("my_digits.ft.save_as_help"),
         )
-        if st.form_submit_button("Save the fine-tuned model", icon=":material/save:"):
+        if st.form_submit_button(t("my_digits.ft.save"), icon=":material/save:"):
             net = get_manager().snapshot(view.id, owner_id())
             base = Model(view.meta["base"], None, dict(view.meta["base_meta"]))
             config = FinetuneConfig.from_dict(view.meta["config"])
             try:
                 if net is None:
-                    raise ValueError("The fine-tuned network is gone; start again.")
+                    raise ValueError(t("my_digits.ft.gone"))
                 ws = current_workspace()
                 ws.check_new_name(name.strip())
                 save_finetuned(name.strip(), net, base, config, done, directory=ws.models)
             except (ValueError, FileExistsError) as e:
-                st.error(str(e))
+                st.error(say(e))
             else:
                 st.session_state["ft_saved"] = (view.id, name.strip())
                 st.session_state[MODEL_KEY] = name.strip()
@@ -413,73 +406,70 @@ def _results(view) -> None:
 
 def render_finetune(store: PersonalSet, listing: Listing) -> None:
     """Start and stop fine-tuning of the model in use, its progress, before/after, save as."""
-    st.subheader("Teach it your handwriting")
+    st.subheader(t("my_digits.ft.title"))
     if not listing.items:
-        st.caption("Keep a few drawings first; then the network can learn from them here.")
+        st.caption(t("my_digits.ft.keep_first"))
         return
     model = current_model()
     if model is None:
-        st.info("No model is available to fine-tune: choose or train one first.")
+        st.info(t("my_digits.ft.no_model"))
         return
-    st.caption(
-        f"Fine-tunes a copy of **{model.name}** (the model in use) on your "
-        f"{_drawings(len(listing.items))}, mixed with MNIST digits so that it does not forget "
-        f"them. Takes seconds. From {MIN_FOR_HOLDOUT} drawings on, a quarter is held out to "
-        f"measure honestly."
-    )
+    drawings = _drawings(len(listing.items))
+    st.caption(t("my_digits.ft.intro", name=model.name, drawings=drawings, n=MIN_FOR_HOLDOUT))
     view = _job_view()
     active = view is not None and view.active
-    with st.expander("Settings"):
+    with st.expander(t("my_digits.ft.settings")):
         c1, c2, c3 = st.columns(3)
         steps = c1.number_input(
-            "Steps",
+            t("my_digits.ft.steps_label"),
             50,
             5000,
             FinetuneConfig.steps,
             step=50,
             key="ft_steps",
-            help="Updates of the weights; 300 is plenty for a few dozen drawings.",
+            help=t("my_digits.ft.steps_help"),
         )
         share = c2.slider(
-            "Share of your drawings per batch",
+            t("my_digits.ft.share"),
             0.05,
             1.0,
             FinetuneConfig.personal_share,
             step=0.025,
             key="ft_share",
-            help="The rest of each batch is MNIST. More of yours learns faster but makes the "
-            "network forget more of MNIST.",
+            help=t("my_digits.ft.share_help"),
         )
         lr = c3.number_input(
-            "Learning rate",
+            t("my_digits.ft.lr"),
             1e-5,
             1e-2,
             FinetuneConfig.lr,
             step=1e-4,
             format="%g",
             key="ft_lr",
-            help="Adam's step size; ten times smaller than training's, so it adjusts gently.",
+            help=t("my_digits.ft.lr_help"),
         )
     left, right = st.columns([1, 4])
     with left:
         if active:
             st.button(
-                "Stop",
+                t("my_digits.ft.stop"),
                 key="ft_stop",
                 icon=":material/stop:",
                 on_click=get_manager().stop,
                 args=(view.id, owner_id()),
             )
-        elif st.button("Fine-tune", key="ft_start", type="primary", icon=":material/school:"):
+        elif st.button(
+            t("my_digits.ft.start"), key="ft_start", type="primary", icon=":material/school:"
+        ):
             try:
                 config = FinetuneConfig(steps=int(steps), personal_share=float(share), lr=float(lr))
             except ValueError as e:
-                st.error(str(e))
+                st.error(say(e))
             else:
                 try:
                     _start(model, store, config)
                 except ValueError as e:  # the queue is full: say so
-                    st.error(str(e))
+                    st.error(say(e))
                 else:
                     st.rerun()
     with right:
@@ -496,12 +486,9 @@ def render_models_on_my_digits(current: str | None = None) -> None:
     """Every saved model's accuracy on the user's digits next to its MNIST test accuracy."""
     store = workspace_store()
     X, y = store.arrays()
-    with st.expander(f"Every model on MNIST and on your digits ({len(y)} kept)"):
+    with st.expander(t("inspect.mine.title", n=len(y))):
         if len(y) == 0:
-            st.caption(
-                "Keep some drawings on the Draw page (Right / Wrong, it is ...) to see how each "
-                "model reads your handwriting."
-            )
+            st.caption(t("inspect.mine.empty"))
             return
         rows = []
         ws = current_workspace()
@@ -511,16 +498,15 @@ def render_models_on_my_digits(current: str | None = None) -> None:
             except (ModelFileError, ValueError):
                 continue
             score = score_arrays(model, X, y)
+            shown = t("inspect.mine.inspected", name=name) if name == current else name
+            acc = None if model.test_acc is None else f"{model.test_acc:.2%}"
             rows.append(
                 {
-                    "Model": f"{name} (inspected)" if name == current else name,
-                    "MNIST test": None if model.test_acc is None else f"{model.test_acc:.2%}",
-                    "Your digits": f"{score.accuracy:.1%} ({score.correct}/{score.n})",
-                    "Fine-tuned from": model.meta.get("finetune", {}).get("base_model", ""),
+                    t("inspect.mine.model"): shown,
+                    t("inspect.mine.mnist"): acc,
+                    t("inspect.mine.yours"): f"{score.accuracy:.1%} ({score.correct}/{score.n})",
+                    t("inspect.mine.from"): model.meta.get("finetune", {}).get("base_model", ""),
                 }
             )
         st.dataframe(rows, hide_index=True)
-        st.caption(
-            "A fine-tuned model learnt from most of your digits, so its score here flatters it; "
-            "the honest figure is the held-out one shown when it was fine-tuned (My digits)."
-        )
+        st.caption(t("inspect.mine.note"))

@@ -16,6 +16,8 @@ import zipfile
 
 import numpy as np
 
+from core.messages import Message
+
 FORMAT_VERSION = 2  # one file with its metadata inside; version 1 was an .npz + .json pair
 LEGACY_VERSION = 1
 META = "meta.json"
@@ -28,6 +30,23 @@ DTYPES = (np.dtype("<f4"), np.dtype("<f8"))  # float32 or float64, little-endian
 
 class ModelFileError(ValueError):
     """A model file that is missing, damaged, foreign or inconsistent with its metadata."""
+
+
+def _bad(key: str, english: str, /, **params) -> ModelFileError:
+    """A ModelFileError saying `english`, translatable as "errors.model_file.<key>"."""
+    return ModelFileError(Message(f"errors.model_file.{key}", english, **params))
+
+
+def too_large(what: str, size: int) -> ModelFileError:
+    """A file over MAX_FILE_BYTES, refused before it is read."""
+    mb, limit = f"{size / 2**20:.0f}", MAX_FILE_BYTES // 2**20
+    return _bad(
+        "too_large",
+        f"{what} is {mb} MB; model files are at most {limit} MB.",
+        what=what,
+        mb=mb,
+        limit=limit,
+    )
 
 
 def encode(meta: dict, W: list[np.ndarray], b: list[np.ndarray]) -> bytes:
@@ -54,10 +73,13 @@ def _is_number(v) -> bool:
 def check_meta(meta, what: str, activations) -> dict:
     """Check the metadata's types; returns it, or raises ModelFileError naming the problem."""
     if not isinstance(meta, dict):
-        raise ModelFileError(f"{what}: the metadata is not a JSON object.")
+        raise _bad("meta_not_object", f"{what}: the metadata is not a JSON object.", what=what)
     if meta.get("format_version") not in (FORMAT_VERSION, LEGACY_VERSION):
-        raise ModelFileError(
-            f"{what} is not a model file of this app (format version {FORMAT_VERSION} expected)."
+        raise _bad(
+            "foreign",
+            f"{what} is not a model file of this app (format version {FORMAT_VERSION} expected).",
+            what=what,
+            version=FORMAT_VERSION,
         )
     sizes, act = meta.get("sizes"), meta.get("activation")
     if (
@@ -68,39 +90,86 @@ def check_meta(meta, what: str, activations) -> dict:
         or sizes[-1] != 10
         or act not in activations
     ):
-        raise ModelFileError(
+        raise _bad(
+            "unusable",
             f"{what} describes an unusable network (sizes {sizes!r}, activation {act!r}); a "
-            f"digit model goes 784 -> up to {MAX_HIDDEN_LAYERS} layers of 1-{MAX_UNITS} -> 10."
+            f"digit model goes 784 -> up to {MAX_HIDDEN_LAYERS} layers of 1-{MAX_UNITS} -> 10.",
+            what=what,
+            sizes=repr(sizes),
+            act=repr(act),
+            layers=MAX_HIDDEN_LAYERS,
+            units=MAX_UNITS,
         )
     metrics = meta.setdefault("metrics", {})
     if metrics is None:
         metrics = meta["metrics"] = {}
     if not isinstance(metrics, dict) or not all(isinstance(k, str) for k in metrics):
-        raise ModelFileError(f"{what}: 'metrics' must be a mapping of names to numbers.")
+        raise _bad(
+            "metrics", f"{what}: 'metrics' must be a mapping of names to numbers.", what=what
+        )
     for key, value in metrics.items():
         if not (value is None or isinstance(value, bool | int | float | str)):
-            raise ModelFileError(f"{what}: metric {key!r} is not a number ({value!r}).")
+            raise _bad(
+                "metric",
+                f"{what}: metric {key!r} is not a number ({value!r}).",
+                what=what,
+                key=repr(key),
+                value=repr(value),
+            )
         if key.endswith(("_acc", "_loss")) and value is not None and not _is_number(value):
-            raise ModelFileError(f"{what}: metric {key!r} is not a number ({value!r}).")
+            raise _bad(
+                "metric",
+                f"{what}: metric {key!r} is not a number ({value!r}).",
+                what=what,
+                key=repr(key),
+                value=repr(value),
+            )
         if key.endswith("_acc") and _is_number(value) and math.isfinite(value):
             if not 0 <= value <= 1:
-                raise ModelFileError(f"{what}: accuracy {key!r} is {value}, not in [0, 1].")
+                raise _bad(
+                    "accuracy",
+                    f"{what}: accuracy {key!r} is {value}, not in [0, 1].",
+                    what=what,
+                    key=repr(key),
+                    value=value,
+                )
     for key in ("config", "finetune"):
         if meta.get(key) is not None and not isinstance(meta[key], dict):
-            raise ModelFileError(f"{what}: {key!r} must be a mapping, not {meta[key]!r}.")
+            raise _bad(
+                "not_mapping",
+                f"{what}: {key!r} must be a mapping, not {meta[key]!r}.",
+                what=what,
+                key=repr(key),
+                value=repr(meta[key]),
+            )
     for key in ("name", "created", "command", "data_checksum", "npz_sha256"):
         if meta.get(key) is not None and not isinstance(meta[key], str):
-            raise ModelFileError(f"{what}: {key!r} must be text, not {meta[key]!r}.")
+            raise _bad(
+                "not_text",
+                f"{what}: {key!r} must be text, not {meta[key]!r}.",
+                what=what,
+                key=repr(key),
+                value=repr(meta[key]),
+            )
     return meta
 
 
 def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
     if info.file_size > limit:
-        raise ModelFileError(f"{info.filename} declares {info.file_size:,} bytes; too large.")
+        raise _bad(
+            "member_large",
+            f"{info.filename} declares {info.file_size:,} bytes; too large.",
+            member=info.filename,
+            size=f"{info.file_size:,}",
+        )
     with z.open(info) as f:
         blob = f.read(limit + 1)
     if len(blob) != info.file_size:
-        raise ModelFileError(f"{info.filename} is not the size the archive says.")
+        raise _bad(
+            "member_size",
+            f"{info.filename} is not the size the archive says.",
+            member=info.filename,
+        )
     return blob
 
 
@@ -121,15 +190,30 @@ def _open_array(z: zipfile.ZipFile, info: zipfile.ZipInfo, shape: tuple, what: s
             else:
                 raise ValueError(f"unsupported .npy version {version}")
         except ValueError as e:
-            raise ModelFileError(f"{what}: {name} has no readable array header ({e}).") from e
+            raise _bad(
+                "header",
+                f"{what}: {name} has no readable array header ({e}).",
+                what=what,
+                member=name,
+                detail=str(e),
+            ) from e
         if dtype not in DTYPES:
-            raise ModelFileError(
-                f"{what}: {name} holds {dtype} numbers; weights must be float32 or float64."
+            raise _bad(
+                "dtype",
+                f"{what}: {name} holds {dtype} numbers; weights must be float32 or float64.",
+                what=what,
+                member=name,
+                dtype=str(dtype),
             )
         if got != shape or fortran:
-            raise ModelFileError(
-                f"{what}: {name} is {got}{' (Fortran order)' if fortran else ''}, but the "
-                f"metadata says {shape}."
+            got = f"{got}{' (Fortran order)' if fortran else ''}"
+            raise _bad(
+                "shape",
+                f"{what}: {name} is {got}, but the metadata says {shape}.",
+                what=what,
+                member=name,
+                got=got,
+                shape=str(shape),
             )
     except BaseException:
         f.close()
@@ -144,10 +228,20 @@ def _read_array(z: zipfile.ZipFile, info: zipfile.ZipInfo, shape: tuple, what: s
         nbytes = math.prod(shape) * dtype.itemsize
         data = f.read(nbytes)
         if len(data) != nbytes or f.read(1):  # reading to the end also checks the zip's CRC
-            raise ModelFileError(f"{what}: {info.filename} is not as long as its header says.")
+            raise _bad(
+                "short",
+                f"{what}: {info.filename} is not as long as its header says.",
+                what=what,
+                member=info.filename,
+            )
     a = np.frombuffer(data, dtype=dtype).reshape(shape)
     if not np.isfinite(a).all():
-        raise ModelFileError(f"{what}: {info.filename} holds NaN or infinite values.")
+        raise _bad(
+            "not_finite",
+            f"{what}: {info.filename} holds NaN or infinite values.",
+            what=what,
+            member=info.filename,
+        )
     return a.astype(np.float32)
 
 
@@ -159,33 +253,50 @@ def decode(blob: bytes, what: str, activations, legacy_meta=None):
     pair leaves the new file and a stale sidecar).
     """
     if len(blob) > MAX_FILE_BYTES:
-        raise ModelFileError(
-            f"{what} is {len(blob) / 2**20:.0f} MB; model files are at most "
-            f"{MAX_FILE_BYTES // 2**20} MB."
-        )
+        raise too_large(what, len(blob))
     try:
         z = zipfile.ZipFile(io.BytesIO(blob))
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-        raise ModelFileError(f"{what} is damaged or not a NumPy .npz file ({e}).") from e
+        raise _bad(
+            "not_npz",
+            f"{what} is damaged or not a NumPy .npz file ({e}).",
+            what=what,
+            detail=str(e),
+        ) from e
     try:
         with z:
             infos = z.infolist()
             names = [i.filename for i in infos]
             if len(names) > 2 * (MAX_HIDDEN_LAYERS + 1) + 1 or len(set(names)) != len(names):
-                raise ModelFileError(f"{what} holds members a model file does not have.")
+                raise _bad(
+                    "members", f"{what} holds members a model file does not have.", what=what
+                )
             members = dict(zip(names, infos, strict=True))
             if META in members:
                 try:
                     meta = json.loads(_read_member(z, members.pop(META), MAX_META_BYTES))
                 except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                    raise ModelFileError(f"{what}: its metadata is not JSON ({e}).") from e
+                    raise _bad(
+                        "meta_json",
+                        f"{what}: its metadata is not JSON ({e}).",
+                        what=what,
+                        detail=str(e),
+                    ) from e
                 meta = check_meta(meta, what, activations)
                 if meta["format_version"] != FORMAT_VERSION:
-                    raise ModelFileError(f"{what}: its metadata has the wrong format version.")
+                    raise _bad(
+                        "meta_version",
+                        f"{what}: its metadata has the wrong format version.",
+                        what=what,
+                    )
             elif legacy_meta is not None and (legacy := legacy_meta()) is not None:
                 meta = check_meta(legacy, what, activations)
             else:
-                raise ModelFileError(f"{what} carries no metadata (meta.json); not a model file.")
+                raise _bad(
+                    "no_meta",
+                    f"{what} carries no metadata (meta.json); not a model file.",
+                    what=what,
+                )
             sizes = meta["sizes"]
             shapes = {}
             for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True), start=1):
@@ -193,20 +304,28 @@ def decode(blob: bytes, what: str, activations, legacy_meta=None):
             if set(members) != set(shapes):
                 extra = sorted(set(members) - set(shapes))
                 missing = sorted(set(shapes) - set(members))
-                raise ModelFileError(
-                    f"{what} does not hold the arrays its metadata describes"
-                    + (f"; unexpected: {', '.join(extra)[:200]}" if extra else "")
-                    + (f"; missing: {', '.join(missing)}" if missing else "")
-                    + "."
+                detail = (f"; unexpected: {', '.join(extra)[:200]}" if extra else "") + (
+                    f"; missing: {', '.join(missing)}" if missing else ""
+                )
+                raise _bad(
+                    "arrays",
+                    f"{what} does not hold the arrays its metadata describes{detail}.",
+                    what=what,
+                    detail=detail,
                 )
             for name, shape in shapes.items():  # every header checked before any data is read
                 info = members[name]
                 if info.flag_bits & 0x1:
-                    raise ModelFileError(f"{what}: {name} is encrypted.")
+                    raise _bad("encrypted", f"{what}: {name} is encrypted.", what=what, member=name)
                 if info.file_size > 128 + math.prod(shape) * 8 + 1024:
-                    raise ModelFileError(
+                    raise _bad(
+                        "oversized",
                         f"{what}: {name} declares {info.file_size:,} bytes, more than an array "
-                        f"of shape {shape} needs."
+                        f"of shape {shape} needs.",
+                        what=what,
+                        member=name,
+                        size=f"{info.file_size:,}",
+                        shape=str(shape),
                     )
                 _open_array(z, info, shape, what)[0].close()
             W, b = [], []
@@ -214,9 +333,14 @@ def decode(blob: bytes, what: str, activations, legacy_meta=None):
                 W.append(_read_array(z, members[f"W{l}.npy"], shapes[f"W{l}.npy"], what))
                 b.append(_read_array(z, members[f"b{l}.npy"], shapes[f"b{l}.npy"], what))
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as e:
-        raise ModelFileError(f"{what} is damaged or not a NumPy .npz file ({e}).") from e
+        raise _bad(
+            "not_npz",
+            f"{what} is damaged or not a NumPy .npz file ({e}).",
+            what=what,
+            detail=str(e),
+        ) from e
     except ValueError as e:
         if isinstance(e, ModelFileError):
             raise
-        raise ModelFileError(f"{what} is damaged ({e}).") from e
+        raise _bad("damaged", f"{what} is damaged ({e}).", what=what, detail=str(e)) from e
     return meta, W, b

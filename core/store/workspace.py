@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core import model_store, paths
+from core.messages import Message
 from core.model_store import DEFAULT, Model
 
 LOCAL = "local"  # the one workspace of an app that listens on this computer only
@@ -73,7 +74,11 @@ class Workspace:
             taken = model_store.find_name(name, self.shared_models)
             if taken is not None:  # a ValueError: no "replace it?" offer, it cannot be replaced
                 raise ValueError(
-                    f"{taken!r} is a shared model on this server; choose another name."
+                    Message(
+                        "errors.model.shared_name",
+                        f"{taken!r} is a shared model on this server; choose another name.",
+                        taken=taken,
+                    )
                 )
 
     def save_model(self, name: str, net, *args, **kwargs) -> Path:
@@ -88,7 +93,13 @@ class Workspace:
 
     def delete_model(self, name: str) -> None:
         if not self.owns_model(name):
-            raise ValueError(f"{name!r} is not one of your models, so it cannot be deleted here.")
+            raise ValueError(
+                Message(
+                    "errors.model.not_yours",
+                    f"{name!r} is not one of your models, so it cannot be deleted here.",
+                    name=name,
+                )
+            )
         model_store.delete_model(name, self.models)
 
     def model_file(self, name: str) -> bytes:
