@@ -144,7 +144,7 @@ if picked:
     for r in picked:
         for d in r.diagnoses:
             st.caption(f"{name(r.id)}: the doctor read **{d['title']}**. {d['detail']}")
-        if r.reason:
+        if r.reason and r.status == "failed":  # a divergence is explained by the doctor above
             st.caption(f"{name(r.id)}: {r.reason}")
 
     # --- act on the chosen runs ---------------------------------------------------------------

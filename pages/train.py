@@ -25,7 +25,7 @@ from ui.common import (
     train_job_view,
     training_progress,
 )
-from ui.runs import diagnoses
+from ui.runs import diagnoses, update_diagnoses
 
 ensure_app_navigation()
 
@@ -354,12 +354,12 @@ def live_panel(was_active: bool) -> None:
         fig = figure(name, (*key, whole), lambda d, b=build: b(d, full_batch=whole), data)
         column.plotly_chart(fig, config=config, key=f"chart_{name}")
         column.caption(words)
-    doctor_panel(view)
+    if view.active:
+        doctor_panel(view, diagnoses(view))  # a finished run's reading comes at the page's end
 
 
-def doctor_panel(view) -> None:
+def doctor_panel(view, found) -> None:
     """What the doctor reads in the run so far, each finding with a one-click change."""
-    found = diagnoses(view)
     if not found:
         return
     preset_name = view.meta.get("preset")
@@ -449,3 +449,9 @@ if view is not None and view.finished:
             st.warning(f"A model called {name!r} already exists. Tick the box to replace it.")
         elif st.session_state.get("saved_as"):
             st.success(f"Saved as {st.session_state['saved_as']}; it is now the model in use.")
+
+# --- i10: the doctor's reading of a finished run (last: its unit statistics take a moment) -----
+if view is not None and view.finished:
+    found = diagnoses(view)
+    update_diagnoses(view, found)
+    doctor_panel(view, found)

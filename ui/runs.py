@@ -22,20 +22,22 @@ log = logging.getLogger(__name__)
 RECORDED = "recorded_runs"  # session_state: ids of the jobs already written to the history
 FT_JOB = "ft_job"  # session_state key of the fine-tuning job (owned by ui.personal)
 ACTIVITY = "unit_activity"  # session_state: {job id: UnitActivity} (computed once per run)
+ACTIVITY_IMAGES = 1000  # validation images the unit statistics look at (a forward pass each)
 
 
 def _kind(view: JobView) -> str:
     return "finetune" if view.kind == "finetune" else "train"
 
 
-def unit_activity(view: JobView) -> doctor.UnitActivity | None:
-    """Dead and saturated units of a finished training run's network on the validation images.
+def unit_activity(view: JobView, compute: bool = True) -> doctor.UnitActivity | None:
+    """Dead and saturated units of a finished training run's network on validation images.
 
-    Computed once per run (a forward pass over 5,000 images) and kept for the session.
+    Computed once per run (a forward pass over 1,000 images) and kept for the session; with
+    compute=False only an already computed figure is returned.
     """
     memo = st.session_state.setdefault(ACTIVITY, {})
-    if view.id in memo:
-        return memo[view.id]
+    if view.id in memo or not compute:
+        return memo.get(view.id)
     net = get_manager().snapshot(view.id, owner_id())
     activity = None
     if net is not None and view.kind == "train" and "start" in view.last:
@@ -43,21 +45,25 @@ def unit_activity(view: JobView) -> doctor.UnitActivity | None:
 
         try:
             data = load_data(TrainConfig.from_dict(view.meta["config"]))
-            activity = doctor.unit_activity(net, to_float(data.X_val))
+            activity = doctor.unit_activity(net, to_float(data.X_val[:ACTIVITY_IMAGES]))
         except (OSError, ValueError) as e:  # no data here: the unit rules stay silent
             log.warning("unit activity of run %s: %s", view.id, e)
     memo[view.id] = activity
     return activity
 
 
-def diagnoses(view: JobView | None) -> list[doctor.Diagnosis]:
-    """The doctor's findings for a training job, while it trains and after it ends."""
+def diagnoses(view: JobView | None, units: bool = True) -> list[doctor.Diagnosis]:
+    """The doctor's findings for a training job, while it trains and after it ends.
+
+    units=False leaves out the unit statistics unless they are already known (no forward pass).
+    """
     if view is None or view.kind != "train":
         return []
     config = dict(view.meta.get("config") or {})
     if not config:
         return []
-    activity = unit_activity(view) if view.finished and view.status != jobs.FAILED else None
+    finished = view.finished and view.status != jobs.FAILED
+    activity = unit_activity(view, compute=units) if finished else None
     return doctor.diagnose(
         config,
         view.series("step"),
@@ -67,7 +73,7 @@ def diagnoses(view: JobView | None) -> list[doctor.Diagnosis]:
     )
 
 
-def record(view: JobView) -> history.RunRecord:
+def record(view: JobView, found: list[doctor.Diagnosis] | None = None) -> history.RunRecord:
     """Write one finished job to the history (replacing an earlier record of it)."""
     kind = _kind(view)
     last = view.last
@@ -76,7 +82,8 @@ def record(view: JobView) -> history.RunRecord:
         reason = last["diverged"].get("reason")
     elif view.status == jobs.FAILED:
         reason = view.error
-    found = diagnoses(view) if kind == "train" else []
+    if found is None:
+        found = diagnoses(view, units=False) if kind == "train" else []
     rec = history.make_record(
         view.id,
         kind,
@@ -95,6 +102,19 @@ def record(view: JobView) -> history.RunRecord:
     )
     history.save_run(runs_dir(), rec)
     return rec
+
+
+def update_diagnoses(view: JobView, found: list[doctor.Diagnosis]) -> None:
+    """Rewrite a recorded run when the doctor found more (the unit statistics came later)."""
+    try:
+        rec = history.load_run(runs_dir(), view.id)
+    except (FileNotFoundError, ValueError):
+        return
+    if [d["code"] for d in rec.diagnoses] != [d.code for d in found]:
+        try:
+            record(view, found)
+        except OSError as e:
+            log.warning("could not update run %s: %s", view.id, e)
 
 
 def record_finished_runs() -> None:
