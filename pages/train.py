@@ -450,7 +450,7 @@ if view is not None and view.finished:
         elif st.session_state.get("saved_as"):
             st.success(f"Saved as {st.session_state['saved_as']}; it is now the model in use.")
 
-# --- i10: the doctor's reading of a finished run (last: its unit statistics take a moment) -----
+# --- the doctor's reading of a finished run (last: its unit statistics take a moment) -----
 if view is not None and view.finished:
     found = diagnoses(view)
     update_diagnoses(view, found)
