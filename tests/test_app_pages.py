@@ -386,5 +386,6 @@ def test_first_use_without_mnist_fetches_it_with_progress_naming_the_source(
     view = manager.wait(job_id, 60)
     server.shutdown()
     at.run()
+    assert not at.exception, at.exception
     assert view.status == jobs.FAILED and "MNIST is not available yet" in texts(at.error)
     assert not at.exception
