@@ -13,7 +13,7 @@ from ui.i18n import t
 # The icon is a file here, not an icon font fetched from a server: the app works offline.
 ICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")
 
-st.set_page_config(page_title="Digits from scratch", page_icon=ICON, layout="wide")
+st.set_page_config(page_title=t("common.app_name"), page_icon=ICON, layout="wide")
 setup_app()
 keep_widget_state()
 

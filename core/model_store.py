@@ -11,8 +11,8 @@ still load. This module must not train or draw anything.
 from __future__ import annotations
 
 import hashlib
-import re
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,11 @@ from core.store.modelfile import FORMAT_VERSION, ModelFileError
 __all__ = ["FORMAT_VERSION", "ModelFileError", "StorageError"]
 
 DEFAULT = "default"
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # used with fullmatch: no trailing "\n"
+NAME_CHARS = 64  # at most, in characters
+NAME_BYTES = 200  # at most, in UTF-8: ".NAME.lock" stays under every file system's 255 bytes
+# Names Windows keeps for devices, in any capitals: a file called CON.npz cannot exist there.
+WINDOWS_RESERVED = {"con", "prn", "aux", "nul"}
+WINDOWS_RESERVED |= {f"{port}{i}" for port in ("com", "lpt") for i in range(10)}
 
 
 @dataclass
@@ -59,8 +63,35 @@ def _dir(directory: Path | None) -> Path:
     return Path(directory) if directory is not None else paths.weights_dir()
 
 
+def _name_char(c: str) -> bool:
+    """A letter or digit of any script, '-' or '_', or a combining mark (Hindi's vowel signs)."""
+    return c.isalnum() or c in "-_" or unicodedata.category(c) in ("Mn", "Mc")
+
+
 def valid_name(name) -> bool:
-    return isinstance(name, str) and _NAME.fullmatch(name) is not None
+    """Letters and digits of any language (Chinese included), '-' and '_', 1-64 characters in
+    NFC, starting with a letter or digit: never a path, a hidden file or a reserved device name.
+    isalnum() is False for separators, dots, spaces and control characters, so they are out."""
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= NAME_CHARS
+        and len(name.encode("utf-8", "surrogatepass")) <= NAME_BYTES
+        and unicodedata.is_normalized("NFC", name)
+        and name[0].isalnum()
+        and all(_name_char(c) for c in name)
+        and name.casefold() not in WINDOWS_RESERVED
+    )
+
+
+def normal_name(name):
+    """A typed name in the form the disk keeps (NFC: "e" + accent becomes one "é"); any other
+    value as it is, for check_name to refuse."""
+    return unicodedata.normalize("NFC", name) if isinstance(name, str) else name
+
+
+def same_name_key(name: str) -> str:
+    """What two spellings of one name share: "Mnist", "MNIST" and "mnist" are one name."""
+    return normal_name(name).casefold()
 
 
 def check_name(
@@ -70,22 +101,25 @@ def check_name(
     allow_default: bool = False,
     directory: Path | None = None,
 ) -> str:
-    """Validate a model name: letters, digits, '-' and '_' only, so it can never be a path.
+    """The name in NFC, checked: letters and digits of any language, '-' and '_' only, so it can
+    never be a path (see valid_name).
 
     With for_writing, also refuse `default` (any capitals) and a name already taken (any
     capitals) unless `overwrite` and the spelling is the same.
     """
+    name = normal_name(name)
     if not valid_name(name):
         raise ValueError(
             Message(
                 "errors.model.bad_name",
-                f"Model names use letters, digits, '-' and '_' (1-64 characters, no "
-                f"spaces, dots or slashes); {name!r} is not one.",
+                f"Model names use letters of any language (Chinese included), digits, '-' and "
+                f"'_' (1-64 characters, starting with a letter or digit; no spaces, dots or "
+                f"slashes, nor a name Windows reserves such as CON); {name!r} is not one.",
                 name=name,
             )
         )
     if for_writing:
-        if name.lower() == DEFAULT and not allow_default:
+        if same_name_key(name) == DEFAULT and not allow_default:
             raise ValueError(
                 Message(
                     "errors.model.default_kept",
@@ -117,7 +151,8 @@ def check_name(
 
 def find_name(name: str, directory: Path | None = None) -> str | None:
     """The saved model whose name equals `name` ignoring capitals, or None."""
-    return next((n for n in list_models(directory) if n.lower() == name.lower()), None)
+    key = same_name_key(name)
+    return next((n for n in list_models(directory) if same_name_key(n) == key), None)
 
 
 def model_paths(name: str, directory: Path | None = None) -> tuple[Path, Path]:
@@ -127,7 +162,7 @@ def model_paths(name: str, directory: Path | None = None) -> tuple[Path, Path]:
 
 
 def _lock_path(name: str, directory: Path | None) -> Path:
-    return _dir(directory) / f".{name.lower()}.lock"  # one lock for every spelling of a name
+    return _dir(directory) / f".{same_name_key(name)}.lock"  # one lock for every spelling of a name
 
 
 def _meta(name, net: Network, config, metrics, command, extra) -> dict:
@@ -163,7 +198,7 @@ def save_model(
     Raises ValueError for a bad name, FileExistsError for a taken one (unless overwrite),
     StorageError when the disk refuses (nothing stored is changed then).
     """
-    check_name(name, allow_default=allow_default)
+    name = check_name(name, allow_default=allow_default)
     meta = _meta(name, net, config, metrics, command, extra)
     blob = modelfile.encode(meta, net.W, net.b)
     return _store(name, blob, overwrite, allow_default, directory)
@@ -193,7 +228,7 @@ _cache: dict[str, tuple[tuple, Model]] = {}
 
 def load_model(name: str = DEFAULT, directory: Path | None = None) -> Model:
     """Load and check a model; raises ModelFileError with a plain reason if anything is off."""
-    check_name(name)
+    name = check_name(name)
     path, sidecar = model_paths(name, directory)
     try:
         st = path.stat()
@@ -284,7 +319,7 @@ def import_model(
     name: str, blob: bytes, overwrite: bool = False, directory: Path | None = None
 ) -> Path:
     """Save an uploaded model file as NAME after checking it like any model file."""
-    check_name(name)
+    name = check_name(name)
     model = read_model_bytes(blob, name)
     meta = {**model.meta, "name": name}
     blob = modelfile.encode(meta, model.net.W, model.net.b)
@@ -294,14 +329,16 @@ def import_model(
 def list_models(directory: Path | None = None) -> list[str]:
     """Names of the saved models, `default` first."""
     d = _dir(directory)
-    names = sorted(p.stem for p in d.glob("*.npz") if valid_name(p.stem))
+    # NFC: a disk that keeps names decomposed (macOS) lists "é" as "e" + accent.
+    names = sorted({normal_name(p.stem) for p in d.glob("*.npz")} - {""})
+    names = [n for n in names if valid_name(n)]
     return sorted(names, key=lambda n: n != DEFAULT)
 
 
 def delete_model(name: str, directory: Path | None = None) -> None:
     """Remove a saved model (never `default`)."""
-    check_name(name)
-    if name.lower() == DEFAULT:
+    name = check_name(name)
+    if same_name_key(name) == DEFAULT:
         raise ValueError(
             Message(
                 "errors.model.default_undeletable", "The shipped 'default' model cannot be deleted."

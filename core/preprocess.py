@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from core.messages import Message
+
 MNIST_SIDE = 28  # the network's input is 28 x 28
 BOX_SIDE = 20  # MNIST fitted each digit's longest side in 20 px, keeping its aspect ratio
 CENTRE = MNIST_SIDE / 2  # 14.0: the middle of the frame with pixel i covering [i, i + 1)
@@ -56,16 +58,29 @@ def check_canvas(rgba) -> np.ndarray:
     if a is None or a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 4:
         what = f"{a.dtype} array of shape {a.shape}" if a is not None else type(rgba).__name__
         raise ValueError(
-            f"The drawing did not arrive as an RGBA image (got a {what}); the canvas sends "
-            f"(height, width, 4) bytes. Clear the canvas and draw again."
+            Message(
+                "draw.canvas.not_rgba",
+                f"The drawing did not arrive as an RGBA image (got a {what}); the canvas sends "
+                f"(height, width, 4) bytes. Clear the canvas and draw again.",
+                what=what,
+            )
         )
     h, w = a.shape[:2]
     if not (1 <= h <= MAX_CANVAS_SIDE and 1 <= w <= MAX_CANVAS_SIDE):
-        raise ValueError(
-            f"The drawing is {w} x {h} pixels; a canvas image may be at most "
-            f"{MAX_CANVAS_SIDE} x {MAX_CANVAS_SIDE}. Clear the canvas and draw again."
-        )
+        raise ValueError(_too_large(w, h))
     return a
+
+
+def _too_large(w: int, h: int) -> Message:
+    side = MAX_CANVAS_SIDE
+    return Message(
+        "draw.canvas.too_large",
+        f"The drawing is {w} x {h} pixels; a canvas image may be at most {side} x {side}. "
+        "Clear the canvas and draw again.",
+        w=w,
+        h=h,
+        side=side,
+    )
 
 
 def canvas_from_png(data: bytes | None) -> np.ndarray | None:
@@ -79,30 +94,42 @@ def canvas_from_png(data: bytes | None) -> np.ndarray | None:
     if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
         w, h = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
         if not (1 <= h <= MAX_CANVAS_SIDE and 1 <= w <= MAX_CANVAS_SIDE):
-            raise ValueError(
-                f"The drawing is {w} x {h} pixels; a canvas image may be at most "
-                f"{MAX_CANVAS_SIDE} x {MAX_CANVAS_SIDE}. Clear the canvas and draw again."
-            )
+            raise ValueError(_too_large(w, h))
     try:
         img = Image.open(io.BytesIO(data))  # reads the header only
     except Exception as e:  # Pillow raises many kinds for a bad file
-        raise ValueError(f"The drawing is not a readable image ({type(e).__name__}).") from e
+        kind = type(e).__name__
+        raise ValueError(
+            Message(
+                "draw.canvas.unreadable",
+                f"The drawing is not a readable image ({kind}).",
+                kind=kind,
+            )
+        ) from e
     with img:
         w, h = img.size
         if img.format != "PNG" or img.mode != "RGBA":
+            fmt, mode = str(img.format), str(img.mode)
             raise ValueError(
-                f"The drawing arrived as a {img.format} {img.mode} image; the canvas sends an "
-                f"RGBA PNG. Clear the canvas and draw again."
+                Message(
+                    "draw.canvas.wrong_format",
+                    f"The drawing arrived as a {fmt} {mode} image; the canvas sends an "
+                    f"RGBA PNG. Clear the canvas and draw again.",
+                    format=fmt,
+                    mode=mode,
+                )
             )
         if not (1 <= h <= MAX_CANVAS_SIDE and 1 <= w <= MAX_CANVAS_SIDE):
-            raise ValueError(
-                f"The drawing is {w} x {h} pixels; a canvas image may be at most "
-                f"{MAX_CANVAS_SIDE} x {MAX_CANVAS_SIDE}. Clear the canvas and draw again."
-            )
+            raise ValueError(_too_large(w, h))
         try:
             return check_canvas(np.asarray(img))
         except OSError as e:
-            raise ValueError(f"The drawing is a damaged image ({type(e).__name__}).") from e
+            kind = type(e).__name__
+            raise ValueError(
+                Message(
+                    "draw.canvas.damaged", f"The drawing is a damaged image ({kind}).", kind=kind
+                )
+            ) from e
 
 
 def ink_intensity(image: np.ndarray) -> np.ndarray:

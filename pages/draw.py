@@ -20,6 +20,7 @@ from ui.common import (
     require_model,
     train_job_view,
 )
+from ui.i18n import say, t
 from ui.insights import render_drawing_insights
 from ui.personal import render_feedback
 from ui.reading import render_reading
@@ -33,26 +34,23 @@ state.setdefault("canvas_round", 0)  # a new canvas key clears the canvas
 state.setdefault("drawing_rgba", None)
 state.setdefault("drawing_x28", None)
 
-st.title("Draw a digit")
+st.title(t("draw.title"))
 model = require_model()
 if model_notice():  # the run in this tab cannot read: say which model reads instead, and why
     st.warning(model_notice(), icon=":material/swap_horiz:")
-st.caption(
-    f"Reading with **{model.name}**. Draw one digit, large, in the middle of the black square; "
-    "pick another model in the sidebar."
-)
+st.caption(t("draw.caption", model=model.name))
 
 # --- the canvas ---------------------------------------------------------------------------------
 
 canvas_col, answer_col = st.columns([1, 2], gap="medium")
 with canvas_col:
     pen = st.slider(
-        "Pen width",
+        t("draw.pen"),
         min_value=8,
         max_value=40,
         value=20,
         key="pen_width",
-        help="Thicker strokes look more like MNIST's; 15-25 px suits this 280 px canvas.",
+        help=t("draw.pen_help"),
     )
     result = st_canvas(
         stroke_width=pen,
@@ -65,7 +63,7 @@ with canvas_col:
         return_image_data=True,
         key=f"canvas_{state['canvas_round']}",
     )
-    if st.button("Clear", icon=":material/ink_eraser:"):
+    if st.button(t("draw.clear"), icon=":material/ink_eraser:"):
         state["canvas_round"] += 1
         state["drawing_rgba"] = state["drawing_x28"] = None
         st.rerun()
@@ -73,7 +71,7 @@ with canvas_col:
 try:  # the PNG's header is checked (RGBA, at most 1024 x 1024) before a pixel is decoded
     rgba = canvas_from_png(result.image_bytes)
 except ValueError as e:
-    st.error(str(e))
+    st.error(say(e))
     rgba = None
 state["drawing_rgba"] = rgba
 state["drawing_x28"] = None if rgba is None else canvas_to_mnist(rgba)
@@ -87,17 +85,17 @@ def answer(watching: bool) -> None:
     x28 = st.session_state["drawing_x28"]
     model = current_model()
     if x28 is None or model is None:
-        st.info("Draw a digit")
+        st.info(t("draw.prompt"))
         return
     reading = read_canvas(st.session_state["drawing_rgba"], model)
     if reading.probs is None:  # the same preprocessing found nothing: cannot happen, but be safe
-        st.info("Draw a digit")
+        st.info(t("draw.prompt"))
         return
     left, right = st.columns([1.2, 1])
     with left:
         render_reading(reading, model.name)
         if watching:
-            st.caption("The model is still learning: its answer updates every second.")
+            st.caption(t("draw.learning"))
         st.plotly_chart(
             charts.probabilities_figure(reading.probs),
             config={"displayModeBar": False},
@@ -107,7 +105,7 @@ def answer(watching: bool) -> None:
         st.plotly_chart(
             charts.digit_image_figure(x28), config={"displayModeBar": False}, key="seen"
         )
-        st.caption("Your drawing cropped, scaled to 20 px and centred in 28x28, like MNIST.")
+        st.caption(t("draw.seen_caption"))
 
 
 job = train_job_view()

@@ -201,7 +201,7 @@ def test_the_result_is_saved_as_a_new_model_that_names_its_base(toy_setup, weigh
         save_finetuned("default", control.net, base, config, done)
     with pytest.raises(FileExistsError):
         save_finetuned("my-hand", control.net, base, config, done)
-    with pytest.raises(ValueError, match="letters, digits"):
+    with pytest.raises(ValueError, match="Model names use letters"):
         save_finetuned("../evil", control.net, base, config, done)
     assert [p.name for p in weights_tmp.glob("my-hand*")] == ["my-hand.npz"]  # one file
 

@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.test_app_pages import app_weights
 from ui import i18n
+
+__all__ = ["app_weights"]  # the fixture, used by name
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -364,3 +367,118 @@ def test_a_message_survives_the_trip_to_a_worker_process_and_back():
     m = Message("errors.os.could_not", "x", doing="save it", reason=inner, where="")
     back = pickle.loads(pickle.dumps(ValueError(m))).args[0]
     assert back == "x" and back.key == m.key and back.params["reason"].key == "errors.os.full"
+
+
+# --- Draw, the reader and the sidebar in both languages ------------------------------------------
+
+DRAW_WORDS = {  # words each language must show on the Draw page, and the other must not
+    "en": ["Draw a digit", "Pen width", "Prediction", "See inside the network", "Model in use"],
+    "zh": ["画一个数字", "笔画粗细", "识别结果", "看看网络内部", "当前模型"],
+}
+
+
+def drawn(lang: str, strokes) -> AppTest:
+    """The Draw page in `lang` after the canvas sent a drawing (white boxes on black)."""
+    from tests.test_app_pages import blank_canvas, canvas_state
+
+    at = open_page("pages/draw.py", {"lang": lang})
+    img = blank_canvas()
+    for rows, cols in strokes:
+        img[rows, cols, :3] = 255
+    at.session_state["canvas_0"] = canvas_state(img)
+    at.run()
+    assert not at.exception and not at.error
+    return at
+
+
+def sidebar_text(at: AppTest) -> str:
+    parts = [str(e.value) for e in at.sidebar.get("caption")]
+    parts += [f"{e.label} {e.help}" for e in at.sidebar.get("selectbox")]
+    return "\n".join(parts)
+
+
+ONE = [(slice(40, 240), slice(130, 150))]  # a clean 1
+TWO_ONES = [(slice(60, 220), slice(40, 60)), (slice(60, 220), slice(200, 220))]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_draw_page_reads_a_digit_in_both_languages(app_weights, lang):
+    at = drawn(lang, ONE)
+    assert at.metric[0].value == "1" and not at.warning
+    assert at.metric[0].label == i18n.translate(lang, "reading.prediction")
+    text = everything_shown(at) + "\n" + sidebar_text(at)
+    for key in i18n.catalog("en"):
+        assert key not in text.split(), f"raw key {key} shown"
+    other = "en" if lang == "zh" else "zh"
+    for words in DRAW_WORDS[lang]:
+        assert words in text, words
+    for words in DRAW_WORDS[other]:
+        assert words not in text, words
+    before, after = i18n.catalog(lang)["reading.sure"].replace("{model}", "default").split("{p}")
+    assert any(c.value.startswith(before) and c.value.endswith(after) for c in at.caption)
+    tabs = [tab.label for tab in at.tabs]
+    assert tabs[:4] == [i18n.translate(lang, f"insights.tab.{k}") for k in ui_tabs()]
+    if lang == "zh":
+        assert han(text) > 150
+        assert "Reading with" not in text and "sure, according to" not in text
+    else:
+        assert han(text) == 0
+
+
+def ui_tabs():
+    from ui.insights import INSIGHT_TABS
+
+    return INSIGHT_TABS
+
+
+def test_the_reader_refuses_two_digits_and_says_why_in_chinese(app_weights):
+    at = drawn("zh", TWO_ONES)
+    [metric] = at.metric
+    assert metric.label == "识别结果" and metric.value == "?"
+    warnings = "\n".join(w.value for w in at.warning)
+    assert "这看起来不止一个数字：请一次只画一个。" in warnings
+    assert "more than one digit" not in warnings
+    [guesses] = [c.value for c in at.caption if c.value.startswith("最可能的三个猜测")]
+    assert guesses.count("%") == 3
+
+
+def test_the_unsure_reason_names_both_digits_with_their_article_in_english():
+    from core import reading
+    from ui.reading import reason_text
+
+    probs = np.zeros(10)
+    probs[8], probs[3] = 0.5, 0.4
+    r = reading.Reading(
+        digit=None,
+        reason=reading.UNSURE,
+        probs=probs,
+        best=8,
+        runner_up=3,
+        size=0.8,
+        ink_level=1.0,
+        parts=1,
+        digit_likeness=0.9,
+    )
+    assert reason_text(r) == (
+        "Not sure: it could be an 8 (50%) or a 3 (40%). Draw it more clearly to tell them apart."
+    )
+    assert i18n.translate("zh", "reading.unsure", best=8, p="50%", runner_up=3, q="40%") == (
+        "不确定：可能是 8（50%），也可能是 3（40%）。请画得更清楚些，好把它们区分开。"
+    )
+
+
+def test_the_sidebar_speaks_chinese_model_picker_caption_and_help(app_weights):
+    at = open_page(None, {"lang": "zh"})
+    text = sidebar_text(at)
+    assert "当前模型" in text and "由哪个网络识别你的数字" in text
+    assert "在 10,000 个 MNIST 测试数字上准确率" in text
+    assert "Model in use" not in text and "on the 10,000 MNIST test digits" not in text
+
+
+def test_a_refused_canvas_is_explained_in_chinese():
+    from core.preprocess import canvas_from_png
+
+    with pytest.raises(ValueError) as refused:
+        canvas_from_png(b"not a png at all")
+    assert str(refused.value).startswith("The drawing is not a readable image")
+    assert i18n.said("zh", refused.value).startswith("这幅画不是可读取的图像")

@@ -163,7 +163,12 @@ def test_the_shipped_default_model_scores_at_least_98_5_percent_on_mnist_test(mn
 
 
 @pytest.mark.parametrize(
-    "name", ["../evil", "a/b", "", ".hidden", "x.npz", "a b", "é", "x" * 65, "mine\n", "mine\r"]
+    "name",
+    [
+        *("../evil", "a/b", "a\\b", "", ".hidden", "x.npz", "a b", "x" * 65, "mine\n", "mine\r"),
+        *("a\x00b", "tab\t", "zero\u200bwidth", "-lead", "_lead", "CON", "nul", "Com1", "lpt9"),
+        *("模型。", "模型/名", "数" * 65, "全角：冒号"),
+    ],
 )
 def test_unsafe_names_are_refused_for_loading_and_saving(weights_tmp, name):
     with pytest.raises(ValueError, match="Model names"):
@@ -190,6 +195,36 @@ def test_names_that_differ_only_in_capitals_are_the_same_name(weights_tmp):
             _save(name, overwrite=True)
     assert list_models() == ["Mine"]
     np.testing.assert_array_equal(load_model("Mine").net.W[0], first.W[0])
+
+
+def test_a_chinese_name_is_saved_listed_and_loaded_like_any_other(weights_tmp):
+    net = _save("手写模型", seed=3)
+    _save("café-2", seed=4)
+    assert list_models() == ["café-2", "手写模型"]
+    assert (weights_tmp / "手写模型.npz").exists()
+    np.testing.assert_array_equal(load_model("手写模型").net.W[0], net.W[0])
+    with pytest.raises(FileExistsError, match="already exists"):
+        _save("手写模型")
+
+
+def test_a_name_typed_decomposed_is_the_same_name_as_its_composed_spelling(weights_tmp):
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    first = _save(decomposed, seed=1)
+    assert list_models() == [composed]  # kept in NFC, whatever the keyboard sent
+    np.testing.assert_array_equal(load_model(decomposed).net.W[0], first.W[0])
+    with pytest.raises(FileExistsError, match="already exists"):
+        _save(composed)
+
+
+def test_names_in_any_script_that_differ_only_in_capitals_are_the_same_name(weights_tmp):
+    _save("Ölmodell-模型", seed=1)
+    for name in ("ölmodell-模型", "ÖLMODELL-模型"):
+        with pytest.raises(ValueError, match="differ only in capitals"):
+            _save(name, overwrite=True)
+    _save("Straße", seed=2)
+    with pytest.raises(ValueError, match="differ only in capitals"):  # casefold: ß is ss
+        _save("STRASSE")
+    assert list_models() == ["Straße", "Ölmodell-模型"]
 
 
 def test_a_missing_model_says_what_was_looked_for(weights_tmp):

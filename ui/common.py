@@ -28,7 +28,7 @@ from core.model_store import DEFAULT, Model, ModelFileError
 from core.store import workspace
 from core.store.workspace import Workspace
 from core.train import TrainConfig
-from ui.i18n import language_switch
+from ui.i18n import catalog, language_switch, say, t
 
 APP_BLAS_THREADS = 1  # one BLAS thread per training job; the other core serves the pages
 TRAIN = "train"  # the job kind of the Train page
@@ -135,13 +135,11 @@ def current_workspace() -> Workspace:
 
 
 def _sign_in_prompt() -> None:
-    st.title("Digits from scratch")
-    st.info(
-        "This app is shared on this network. Sign in to get your own space: your drawings, "
-        "saved models and training runs are yours alone.",
-        icon=":material/lock:",
+    st.title(t("common.app_name"))
+    st.info(t("common.sign_in.info"), icon=":material/lock:")
+    st.button(
+        t("common.sign_in.button"), type="primary", icon=":material/login:", on_click=st.login
     )
-    st.button("Sign in", type="primary", icon=":material/login:", on_click=st.login)
     st.stop()
 
 
@@ -152,17 +150,13 @@ def render_access() -> None:
         return
     ws = current_workspace()
     if ws.id == workspace.GUEST:
-        st.warning(
-            "**This server is shared and sign-in is not set up.** Everyone who opens it shares "
-            "one workspace: they can see, change and delete the drawings and models here, and "
-            "control the training runs. To give each person their own, configure sign-in "
-            "(README, *Sharing the app*).",
-            icon=":material/group:",
-        )
+        st.warning(t("common.guest_banner"), icon=":material/group:")
         return
     with st.sidebar:
-        st.caption(f"Signed in as **{ws.label}**: your drawings, models and runs are yours.")
-        st.button("Sign out", key="sign_out", icon=":material/logout:", on_click=st.logout)
+        st.caption(t("common.signed_in_as", who=ws.label))
+        st.button(
+            t("common.sign_out"), key="sign_out", icon=":material/logout:", on_click=st.logout
+        )
 
 
 def keep_widget_state(prefix: str = KEEP_PREFIX) -> None:
@@ -251,7 +245,7 @@ def save_trained(name: str, overwrite: bool = False):
     view = manager.view(job_id)
     net = manager.snapshot(job_id, owner_id())
     if view is None or net is None or "done" not in view.last:
-        raise ValueError("There is no finished training run to save; press Start first.")
+        raise ValueError(t("common.nothing_to_save"))
     path = current_workspace().save_model(
         name.strip(),
         net,
@@ -288,12 +282,20 @@ def live_model() -> Model | None:
     if view.active:
         where = progress_label(view)
         val = epoch["val_acc"] if epoch and math.isfinite(epoch["val_acc"]) else None
-        so_far = f"{val:.1%} on validation" if val is not None else "not evaluated yet"
-        name = f"model in training ({where}, {so_far})" if where else "model in training"
+        so_far = (
+            t("common.live.on_validation", acc=f"{val:.1%}")
+            if val is not None
+            else t("common.live.not_evaluated")
+        )
+        name = (
+            t("common.live.training_at", where=where, so_far=so_far)
+            if where
+            else t("common.live.training")
+        )
         metrics = {"val_acc": val} if val is not None else {}
     else:
         saved = st.session_state.get("saved_as")
-        name = f"model just trained (saved as {saved})" if saved else "model just trained"
+        name = t("common.live.trained_saved", name=saved) if saved else t("common.live.trained")
         metrics = {k: v for k, v in (done or {}).items() if k != "kind"}
     meta = {
         "live": True,
@@ -311,11 +313,11 @@ def live_unusable(view: JobView | None) -> str | None:
     if view is None or not view.finished:
         return None
     if view.status == jobs.DIVERGED:
-        return "the run in this tab diverged, so its weights are broken"
+        return t("common.why.diverged")
     if view.status == jobs.FAILED:
-        return "the run in this tab failed"
+        return t("common.why.failed")
     if view.status == jobs.STOPPED and "epoch" not in view.last:
-        return "the run in this tab was stopped before its first evaluation"
+        return t("common.why.stopped_early")
     return None
 
 
@@ -332,7 +334,7 @@ def current_model() -> Model | None:
         why = live_unusable(train_job_view())
         if why:
             fallback = state.get(BEFORE_LIVE, DEFAULT)
-            state[MODEL_NOTICE] = f"Reading with {fallback}: {why}."
+            state[MODEL_NOTICE] = t("common.notice", fallback=fallback, why=why)
             choice = state[MODEL_KEY] = fallback
     if choice == LIVE:
         model = live_model()
@@ -346,7 +348,7 @@ def current_model() -> Model | None:
     try:
         model = current_workspace().load_model(choice)
     except (ModelFileError, ValueError) as e:
-        state["model_problem"] = (choice, str(e))
+        state["model_problem"] = (choice, e.args[0] if len(e.args) == 1 else str(e))
         return None
     state.pop("model_problem", None)
     return model
@@ -358,8 +360,10 @@ def model_notice() -> str | None:
 
 
 def model_problem() -> tuple[str, str] | None:
-    """(model name, reason) when the chosen model could not be loaded, else None."""
-    return st.session_state.get("model_problem")
+    """(model name, reason in the reader's language) when the chosen model could not be
+    loaded, else None."""
+    problem = st.session_state.get("model_problem")
+    return None if problem is None else (problem[0], say(problem[1]))
 
 
 def require_model() -> Model:
@@ -367,21 +371,12 @@ def require_model() -> Model:
     model = current_model()
     if model is not None:
         return model
-    name, reason = model_problem() or (DEFAULT, "")
-    if name == DEFAULT and "No model called" in reason:
-        st.info(
-            "There is no trained model yet. Train one on the Train page (the quick preset takes "
-            "a minute or two), or create the shipped one from a terminal with "
-            "`python -m core.train --preset quick --save default`."
-        )
+    name, raw = st.session_state.get("model_problem") or (DEFAULT, "")
+    if name == DEFAULT and getattr(raw, "key", None) == "errors.model.not_found":
+        st.info(t("common.no_model"))
     else:
-        st.error(
-            f"The model {name!r} could not be loaded: {reason}\n\n"
-            "Choose another model in the sidebar. To restore the shipped model, run "
-            "`git checkout weights/` or `python -m core.train --preset quick --save default "
-            "--overwrite`."
-        )
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+        st.error(t("common.cannot_load", name=name, reason=say(raw)))
+    st.page_link("pages/train.py", label=t("common.go_train"), icon=":material/model_training:")
     st.stop()
 
 
@@ -400,10 +395,10 @@ def _sync_choice(key: str) -> None:
 def model_label(choice: str) -> str:
     """How a model choice reads in a picker (fixed text: a select box's labels must not change
     while it is shown, or it loses its selection)."""
-    return "the model trained in this tab" if choice == LIVE else choice
+    return t("common.live_label") if choice == LIVE else choice
 
 
-def model_picker(key: str, label: str = "Model") -> Model | None:
+def model_picker(key: str, label: str | None = None) -> Model | None:
     """A select box of the saved models plus this session's model in training; returns the model.
 
     Every picker (one per key) shows and sets the same choice, so the sidebar and a page agree.
@@ -419,13 +414,13 @@ def model_picker(key: str, label: str = "Model") -> Model | None:
     if state.get(key) != choice:
         state[key] = choice
     st.selectbox(
-        label,
+        label or t("common.model"),
         options,
         key=key,
         format_func=model_label,
         on_change=_sync_choice,
         args=(key,),
-        help="Which network reads your digits. Pick the model in training to watch it learn.",
+        help=t("common.picker_help"),
     )
     return model
 
@@ -448,13 +443,13 @@ def render_sidebar() -> None:
     record_finished_runs()
     with st.sidebar:
         language_switch()
-        model = model_picker("sidebar_model", "Model in use")
+        model = model_picker("sidebar_model", t("common.model_in_use"))
         if model_notice():
             st.caption(f":orange[{model_notice()}]")
         if model is not None:
             st.caption(model_caption(model))
         elif model_problem():
-            st.caption(f":red[Cannot load {model_problem()[0]!r}]: see the page for details.")
+            st.caption(t("common.cannot_load_short", name=model_problem()[0]))
         view = train_job_view()
         if view is not None:
             every = 1.0 if view.active else None
@@ -465,12 +460,13 @@ def model_caption(model: Model) -> str:
     """One line about a model: layer sizes, activation, accuracy."""
     sizes = "-".join(map(str, model.net.sizes))
     acc = model.test_acc
+    act = model.net.activation
     if acc is not None:
-        return f"{sizes}, {model.net.activation}: {acc:.2%} on the 10,000 MNIST test digits"
+        return t("common.caption.test", sizes=sizes, act=act, acc=f"{acc:.2%}")
     val = model.meta.get("metrics", {}).get("val_acc")
     if val is not None:
-        return f"{sizes}, {model.net.activation}: {val:.2%} on validation so far"
-    return f"{sizes}, {model.net.activation}, still learning"
+        return t("common.caption.val", sizes=sizes, act=act, acc=f"{val:.2%}")
+    return t("common.caption.learning", sizes=sizes, act=act)
 
 
 def _has_weights(view: JobView) -> bool:
@@ -485,7 +481,7 @@ def _sidebar_job(was_active: bool, had_weights: bool) -> None:
         st.rerun()  # the run ended: redraw the whole page once (results, buttons)
     if not had_weights and _has_weights(view) and st.session_state.get(MODEL_KEY) == LIVE:
         st.rerun()  # the model in training now exists: let the page use it instead of default
-    st.markdown("**Training run**")
+    st.markdown(t("common.training_run"))
     progress = training_progress(view)
     st.progress(progress["fraction"])
     st.caption(progress["short"])
@@ -497,13 +493,13 @@ def _sidebar_job(was_active: bool, had_weights: bool) -> None:
 def format_seconds(seconds: float) -> str:
     """A duration for people: "2 min 5 s", "40 s", "4.2 s"."""
     if seconds < 10:
-        return f"{max(0.0, seconds):.1f} s"
+        return t("common.time.s", s=f"{max(0.0, seconds):.1f}")
     seconds = int(round(seconds))
     if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+        return t("common.time.h_min", h=seconds // 3600, m=seconds % 3600 // 60)
     if seconds >= 60:
-        return f"{seconds // 60} min {seconds % 60} s"
-    return f"{seconds} s"
+        return t("common.time.min_s", m=seconds // 60, s=seconds % 60)
+    return t("common.time.s", s=seconds)
 
 
 def full_batch(view: JobView) -> bool:
@@ -539,7 +535,7 @@ def progress_label(view: JobView) -> str | None:
     if pos is None:
         return None
     unit = "iteration" if full_batch(view) else "epoch"
-    return f"{unit} {pos[0]:,} of {pos[1]:,}"
+    return t(f"common.unit.{unit}", n=f"{pos[0]:,}", total=f"{pos[1]:,}")
 
 
 def training_progress(view: JobView, max_running: int | None = None) -> dict:
@@ -547,13 +543,14 @@ def training_progress(view: JobView, max_running: int | None = None) -> dict:
     start, step = view.last.get("start"), view.last.get("step")
     epoch_ev, done, data = view.last.get("epoch"), view.last.get("done"), view.last.get("data")
     if view.status == jobs.QUEUED:
-        slots = f" ({max_running} run at once on this server)" if max_running else ""
-        line = f"Waiting for a free slot: number {view.position} in the queue{slots}."
-        return {"fraction": 0.0, "line": line, "short": f"queued, position {view.position}"}
+        slots = t("common.progress.slots", n=max_running) if max_running else ""
+        line = t("common.progress.queued", position=view.position, slots=slots)
+        short = t("common.progress.queued_short", position=view.position)
+        return {"fraction": 0.0, "line": line, "short": short}
     if view.status == jobs.PREPARING:
-        stage = data["stage"] if data else "Getting the data ready"
+        stage = say(data["stage"]) if data else t("common.progress.getting_ready")
         frac = data["fraction"] if data and data["fraction"] is not None else 0.0
-        return {"fraction": frac, "line": stage, "short": "preparing the data"}
+        return {"fraction": frac, "line": stage, "short": t("common.progress.preparing_short")}
     pos = _position(view)
     parts = []
     fraction = 1.0 if view.status == jobs.DONE else 0.0
@@ -561,45 +558,47 @@ def training_progress(view: JobView, max_running: int | None = None) -> dict:
         current, units, steps, total = pos
         fraction = 1.0 if view.status == jobs.DONE else min(1.0, steps / total) if total else 0.0
         if full_batch(view):
-            parts.append(f"Iteration {steps:,} of {total:,} (full batch)")
+            parts.append(t("common.progress.full_batch", steps=f"{steps:,}", total=f"{total:,}"))
         else:
-            parts.append(f"Epoch {current} of {units}")
-            parts.append(f"step {steps:,} of {total:,}")
+            parts.append(t("common.progress.epoch", n=current, total=units))
+            parts.append(t("common.progress.step", steps=f"{steps:,}", total=f"{total:,}"))
         seconds = (done or step)["train_seconds"]
         if view.finished and seconds > 0:
             # A finished run's last window can be a handful of steps: show the whole run's rate.
             seen = steps * start["n_train"] / max(1, start["steps_per_epoch"])
-            parts.append(f"{seen / seconds:,.0f} images/s on average")
+            parts.append(t("common.progress.avg_speed", speed=f"{seen / seconds:,.0f}"))
         elif step:
-            parts.append(f"{step['images_per_sec']:,.0f} images/s")
+            parts.append(t("common.progress.speed", speed=f"{step['images_per_sec']:,.0f}"))
         if view.active and step and steps:
             left = step["train_seconds"] / steps * (total - steps)
-            parts.append(f"about {format_seconds(left)} left")
+            parts.append(t("common.progress.left", time=format_seconds(left)))
     elif view.active:
-        parts.append("Starting")
+        parts.append(t("common.progress.starting"))
     if epoch_ev and math.isfinite(epoch_ev["val_acc"]):
-        parts.append(f"validation accuracy {epoch_ev['val_acc']:.2%}")
-    status = {
-        jobs.PAUSED: "Paused",
-        jobs.DONE: "Finished",
-        jobs.STOPPED: "Stopped",
-        jobs.DIVERGED: "Diverged",
-        jobs.FAILED: "Failed",
-    }.get(view.status)
+        parts.append(t("common.progress.val_acc", acc=f"{epoch_ev['val_acc']:.2%}"))
+    finals = (jobs.PAUSED, jobs.DONE, jobs.STOPPED, jobs.DIVERGED, jobs.FAILED)
+    status = status_name(view.status) if view.status in finals else None
     if view.scoring:
-        status = "Stopped, scoring the weights so far"
+        status = t("common.status.scoring")
     if status:
         parts.insert(0, status)
     if done and math.isfinite(done.get("test_acc", math.nan)):
-        parts.append(f"test accuracy {done['test_acc']:.2%}")
-    line = " · ".join(parts) or view.status
-    short = view.status
+        parts.append(t("common.progress.test_acc", acc=f"{done['test_acc']:.2%}"))
+    line = " · ".join(parts) or status_name(view.status)
+    short = status_name(view.status)
     if pos is not None:
         unit = "iteration" if full_batch(view) else "epoch"
-        short = f"{status or view.status.capitalize()}: {unit} {pos[0]:,}/{pos[1]:,}"
+        where = t(f"common.unit.{unit}_short", n=f"{pos[0]:,}", total=f"{pos[1]:,}")
+        short = f"{status or status_name(view.status)}: {where}"
         if epoch_ev and math.isfinite(epoch_ev["val_acc"]):
-            short += f", val. acc. {epoch_ev['val_acc']:.1%}"
+            short += t("common.progress.val_short", acc=f"{epoch_ev['val_acc']:.1%}")
     return {"fraction": fraction, "line": line, "short": short}
+
+
+def status_name(status: str) -> str:
+    """A job status for people, in the reader's language ("done" -> "Finished")."""
+    key = f"common.status.{status}"
+    return t(key) if key in catalog("en") else status.capitalize()
 
 
 def run_speed(view: JobView) -> str | None:
@@ -608,13 +607,15 @@ def run_speed(view: JobView) -> str | None:
     if not start or not done or not done.get("train_seconds"):
         return None
     seen = done["step"] / start["steps_per_epoch"] * start["n_train"]  # images trained on
-    speed = f"{seen / done['train_seconds']:,.0f} images/s on average"
+    speed = t("common.progress.avg_speed", speed=f"{seen / done['train_seconds']:,.0f}")
     timed = [e for e in epochs if e.get("seconds")]
     if not timed or start["steps_per_epoch"] == 1:
-        return speed + "."  # nothing evaluated, or one step per epoch: no per-epoch figure
+        return t(
+            "common.progress.end", speed=speed
+        )  # nothing evaluated, or one step per epoch: no per-epoch figure
     per_epoch = ", ".join(f"{e['seconds']:.1f}" for e in timed[:10])
     more = ", ..." if len(timed) > 10 else ""
-    return f"{speed}; seconds per evaluated epoch: {per_epoch}{more}."
+    return t("common.progress.per_epoch", speed=speed, seconds=per_epoch, more=more)
 
 
 NO_HIDDEN = "none"  # how the hidden-layers field spells "no hidden layer" (softmax regression)
@@ -637,8 +638,5 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     except ValueError:
         sizes = None
     if not sizes:
-        raise ValueError(
-            f"Hidden layers are whole numbers separated by commas, like 256 or 512, 256 "
-            f"(or none, for no hidden layer); got {text!r}."
-        )
+        raise ValueError(t("common.bad_hidden", text=text))
     return sizes

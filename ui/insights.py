@@ -18,12 +18,14 @@ from core.data import is_cached, load_mnist
 from core.jobs import ACTIVE
 from core.preprocess import canvas_to_naive
 from ui import insight_charts as charts
+from ui.i18n import t
 
 IMAGE_SCALE = 4  # 28 px -> 112 px on screen, each pixel a crisp block
-INSIGHT_TABS = ["Hidden layers", "Saliency", "Why preprocessing matters", "Nearest MNIST images"]
-# The chosen insight tab, kept in a plain session_state key: the tabs' own widget state is
-# dropped on every run that does not draw them (after Clear there is no drawing, so no tabs),
-# and they would come back on the first tab.
+# The tabs' catalog keys ("insights.tab.*"), in order.
+INSIGHT_TABS = ["hidden", "saliency", "preprocessing", "neighbours"]
+# The chosen insight tab (its position), kept in a plain session_state key: the tabs' own widget
+# state is dropped on every run that does not draw them (after Clear there is no drawing, so no
+# tabs), and they would come back on the first tab. A position survives a change of language.
 TAB_KEPT = "insight_tab_kept"
 
 ACTIVATION_TEX = {
@@ -48,7 +50,7 @@ def mnist_ready() -> bool:
     return is_cached()
 
 
-@st.cache_resource(max_entries=3, show_spinner="Indexing 20,000 MNIST training images...")
+@st.cache_resource(max_entries=3, show_spinner=False)
 def _neighbour_index(key: str, _net) -> insight.NeighbourIndex:
     x_train, y_train, _, _ = load_mnist()
     return insight.build_neighbour_index(_net, x_train, y_train)
@@ -56,10 +58,11 @@ def _neighbour_index(key: str, _net) -> insight.NeighbourIndex:
 
 def neighbour_index(model) -> insight.NeighbourIndex:
     """First-hidden-layer activations of 20,000 training images, built once per model."""
-    return _neighbour_index(model_key(model), model.net)
+    with st.spinner(t("insights.spinner.index")):
+        return _neighbour_index(model_key(model), model.net)
 
 
-@st.cache_resource(max_entries=4, show_spinner="Reading the 10,000 test images...")
+@st.cache_resource(max_entries=4, show_spinner=False)
 def _model_report(key: str, _net) -> insight.ModelReport:
     _, _, x_test, y_test = load_mnist()
     return insight.model_report(_net, x_test, y_test)
@@ -67,11 +70,18 @@ def _model_report(key: str, _net) -> insight.ModelReport:
 
 def model_report(model) -> insight.ModelReport:
     """The model on the whole test set, computed once per model and shared by all sessions."""
-    return _model_report(model_key(model), model.net)
+    with st.spinner(t("insights.spinner.report")):
+        return _model_report(model_key(model), model.net)
 
 
-@st.cache_resource(max_entries=1, show_spinner="Summarising MNIST...")
 def dataset_summary() -> dict:
+    """Class counts of both sets and the mean training image of each digit."""
+    with st.spinner(t("insights.spinner.summary")):
+        return _dataset_summary()
+
+
+@st.cache_resource(max_entries=1, show_spinner=False)
+def _dataset_summary() -> dict:
     """Class counts of both sets and the mean training image of each digit."""
     x_train, y_train, _, y_test = load_mnist()
     return {
@@ -100,23 +110,21 @@ def render_drawing_insights(model, rgba, x28) -> None:
     `rgba` is the canvas (H, W, 4) uint8 or None, `x28` the MNIST-style (28, 28) input or None.
     """
     started = time.perf_counter()
-    st.subheader("See inside the network")
+    st.subheader(t("insights.title"))
     if model is None:
-        st.info("Choose or train a model to see inside it.")
+        st.info(t("insights.no_model"))
         return
     if x28 is None:
         # A caption, not another alert: the Draw page already shows one saying the same.
-        st.caption(
-            "Draw a digit on the canvas to see which hidden units fire, which strokes drove "
-            "the answer, and the training images the network thinks it resembles."
-        )
+        st.caption(t("insights.draw_hint"))
         return
     net = model.net
     reading = insight.read_digit(net, x28)
+    labels = [t(f"insights.tab.{tab}") for tab in INSIGHT_TABS]
     kept = st.session_state.get(TAB_KEPT)
     tabs = st.tabs(
-        INSIGHT_TABS,
-        default=kept if kept in INSIGHT_TABS else None,
+        labels,
+        default=labels[kept] if isinstance(kept, int) and 0 <= kept < len(labels) else None,
         key="insight_tab",
         on_change=_keep_tab,
     )
@@ -132,18 +140,18 @@ def render_drawing_insights(model, rgba, x28) -> None:
 
 
 def _keep_tab() -> None:
-    st.session_state[TAB_KEPT] = st.session_state["insight_tab"]
+    labels = [t(f"insights.tab.{tab}") for tab in INSIGHT_TABS]
+    chosen = st.session_state["insight_tab"]
+    if chosen in labels:
+        st.session_state[TAB_KEPT] = labels.index(chosen)
 
 
 def _activations_view(net, x28) -> None:
     layers = insight.hidden_activations(net, x28)
     if not layers:
-        st.info("This model has no hidden layer: the pixels feed the output directly.")
+        st.info(t("insights.no_hidden"))
         return
-    st.caption(
-        "Each cell is one hidden unit; darker means it fired harder for your drawing. "
-        "Hover to see a unit's number and value."
-    )
+    st.caption(t("insights.act_caption"))
     for l, a in enumerate(layers, start=1):
         st.plotly_chart(
             charts.activation_figure(a, l), key=f"insight_act_{l}", config={"displayModeBar": False}
@@ -153,9 +161,13 @@ def _activations_view(net, x28) -> None:
 def _saliency_view(net, x28, reading) -> None:
     options = [None, *range(10)]
     cls = st.selectbox(
-        "Explain the score of",
+        t("insights.explain"),
         options,
-        format_func=lambda c: f"the prediction ({reading.digit})" if c is None else f"digit {c}",
+        format_func=lambda c: (
+            t("insights.the_prediction", digit=reading.digit)
+            if c is None
+            else t("insights.digit_option", digit=c)
+        ),
         key="insight_saliency_class",
     )
     cls = reading.digit if cls is None else cls
@@ -164,7 +176,9 @@ def _saliency_view(net, x28, reading) -> None:
     with left:
         st.plotly_chart(
             charts.saliency_figure(
-                x28, insight.saliency(net, x28, cls), f"Saliency dP({cls})/dX, P = {p:.1%}"
+                x28,
+                insight.saliency(net, x28, cls),
+                t("insights.saliency_title", digit=cls, p=f"{p:.1%}"),
             ),
             key="insight_saliency",
             config={"displayModeBar": False},
@@ -172,68 +186,59 @@ def _saliency_view(net, x28, reading) -> None:
     with right:
         st.plotly_chart(
             charts.saliency_figure(
-                x28, insight.gradient_times_input(net, x28, cls), "Gradient x input"
+                x28, insight.gradient_times_input(net, x28, cls), t("insights.gxi_title")
             ),
             key="insight_gxi",
             config={"displayModeBar": False},
         )
-    st.caption(
-        f"Left: how much the probability of {cls} would change per unit of extra ink at each "
-        "pixel (red: more ink there makes the network more sure; blue: less sure), anywhere on "
-        "the frame. Right: the same times the ink you drew, so only your strokes light up: "
-        "red strokes argued for the answer, blue ones against it. When the network is very "
-        "sure, P hardly moves and the numbers are tiny; the pattern still tells."
-    )
+    st.caption(t("insights.saliency_caption", digit=cls))
 
 
 def _preprocessing_view(net, rgba, x28, reading) -> None:
     naive = canvas_to_naive(rgba) if rgba is not None else None
     left, right = st.columns(2)
     with left:
-        st.markdown("**Naive: the whole canvas shrunk to 28x28**")
+        st.markdown(t("insights.naive_title"))
         if naive is None:
-            st.info("No canvas to shrink.")
+            st.info(t("insights.no_canvas"))
         else:
             r = insight.read_digit(net, naive)
             st.image(image(naive), width=168)
-            st.markdown(f"Reads **{r.digit}** with {r.confidence:.1%} confidence")
+            st.markdown(t("insights.reads", digit=r.digit, p=f"{r.confidence:.1%}"))
     with right:
-        st.markdown("**MNIST-style: cropped, 20 px box, centred by mass**")
+        st.markdown(t("insights.mnist_title"))
         st.image(image(x28), width=168)
-        st.markdown(f"Reads **{reading.digit}** with {reading.confidence:.1%} confidence")
-    st.caption(
-        "MNIST digits were cropped, scaled to fit a 20x20 box and centred by their centre of "
-        "mass in a 28x28 frame. A network trained only on that has never seen a small or "
-        "off-centre digit, so the naive image can fool it; draw small in a corner to see."
-    )
+        st.markdown(t("insights.reads", digit=reading.digit, p=f"{reading.confidence:.1%}"))
+    st.caption(t("insights.prep_caption"))
 
 
 def _neighbours_view(model, x28, reading) -> None:
     if not mnist_ready():
-        st.info("MNIST is not downloaded yet; train a model once (Train page) to fetch it.")
+        st.info(t("insights.no_mnist"))
         return
     meta = model.meta or {}
     if meta.get("live") and meta.get("status") in ACTIVE:
         # Its weights change every step, so an index would be stale (and rebuilt) every stroke.
-        st.info(
-            "The model is still training; the nearest training images appear once it stops "
-            "(the search index is built once per finished model)."
-        )
+        st.info(t("insights.still_training"))
         return
     index = neighbour_index(model)
     nb = insight.nearest_neighbours(index, model.net, x28, k=8)
     x_train = load_mnist().x_train
     agree = sum(int(label) == reading.digit for label in nb.labels)
-    space = "first hidden layer" if len(model.net.W) > 1 else "pixel"
+    space = t("insights.space_hidden" if len(model.net.W) > 1 else "insights.space_pixel")
     st.caption(
-        f"The 8 training images closest to your drawing in the {space}'s space (out of a fixed "
-        f"{len(index.rows):,} of the 60,000); {agree} of them are {reading.digit}s, the "
-        "network's answer. Distance is Euclidean between hidden-unit activations."
+        t(
+            "insights.neighbours_caption",
+            space=space,
+            rows=f"{len(index.rows):,}",
+            agree=agree,
+            digit=reading.digit,
+        )
     )
     show_images(
         [x28, *(x_train[r] for r in nb.rows)],
         [
-            "your drawing",
+            t("insights.your_drawing"),
             *(f"{int(l)} (d={d:.1f})" for l, d in zip(nb.labels, nb.distances, strict=True)),
         ],
     )

@@ -47,13 +47,14 @@ class Workspace:
         """`default` first, then the shared models, then the workspace's own."""
         names = model_store.list_models(self.shared_models)
         if self.private_models:
-            taken = {n.lower() for n in names}
-            names += [n for n in model_store.list_models(self.models) if n.lower() not in taken]
+            taken = {model_store.same_name_key(n) for n in names}
+            own = model_store.list_models(self.models)
+            names += [n for n in own if model_store.same_name_key(n) not in taken]
         return names
 
     def owns_model(self, name: str) -> bool:
         """Whether this workspace may replace or delete the model (never `default`)."""
-        if not model_store.valid_name(name) or name.lower() == DEFAULT:
+        if not model_store.valid_name(name) or model_store.same_name_key(name) == DEFAULT:
             return False
         if self.private_models:
             return (self.models / f"{name}.npz").exists()
@@ -70,7 +71,8 @@ class Workspace:
 
     def check_new_name(self, name: str) -> None:
         """Refuse a name a shared model already has (in any capitals): it could not be read."""
-        if self.private_models and model_store.valid_name(name) and name.lower() != DEFAULT:
+        ours = model_store.valid_name(name) and model_store.same_name_key(name) != DEFAULT
+        if self.private_models and ours:
             taken = model_store.find_name(name, self.shared_models)
             if taken is not None:  # a ValueError: no "replace it?" offer, it cannot be replaced
                 raise ValueError(
