@@ -35,9 +35,16 @@ def fill(page, label: str, value: str) -> None:
     wait_until_idle(page)
 
 
+def button(page, name: str):
+    """The page's own button called `name`. Scoped to the main area: while a script run is in
+    progress Streamlit's header shows a "Stop" button of its own (it stops the script run)."""
+    return page.get_by_test_id("stMainBlockContainer").get_by_role("button", name=name, exact=True)
+
+
 def start(page) -> None:
-    page.get_by_role("button", name="Start", exact=True).click()
-    page.get_by_role("button", name="Stop", exact=True).and_(page.locator(":enabled")).wait_for()
+    """Press Start and wait for the run's Stop to be enabled (the rerun that sets ?job=)."""
+    button(page, "Start").click()
+    button(page, "Stop").and_(page.locator(":enabled")).wait_for()
 
 
 def test_a_run_keeps_going_across_pages_and_a_reload_until_stopped(app_url, page):
@@ -64,13 +71,13 @@ def test_a_run_keeps_going_across_pages_and_a_reload_until_stopped(app_url, page
     page.reload()
     page.get_by_role("heading", name=TRAIN).wait_for()
     assert wait_for(lambda: chart_points(page, LOSS) >= seen, timeout=30, page=page)
-    stop = page.get_by_role("button", name="Stop", exact=True)
+    stop = button(page, "Stop")
     assert stop.is_enabled(), "the reloaded page should be attached to the running job"
     screenshot(page, "train-running")
 
     stop.click()
     page.get_by_text("Stopped after").wait_for(timeout=10_000)
-    assert page.get_by_role("button", name="Start", exact=True).is_enabled()
+    assert button(page, "Start").is_enabled()
 
 
 def test_draw_reads_with_the_model_in_training_and_the_quick_run_finishes(app_url, page):
