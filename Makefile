@@ -21,5 +21,7 @@ bench:  ## speed and drawing-accuracy figures (installs the CPU PyTorch referenc
 	.venv/bin/python bench/latency.py
 	.venv/bin/python bench/threads.py
 	.venv/bin/python bench/app_speed.py
+	.venv/bin/python bench/app_load.py
+	.venv/bin/python bench/plain_numpy.py
 	.venv/bin/python bench/jobs.py
 	.venv/bin/python bench/drawings_accuracy.py default
