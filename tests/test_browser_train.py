@@ -122,5 +122,6 @@ def test_two_tabs_train_at_once_without_mixing_their_runs(app_url, browser):
         tab.get_by_text("test digits read correctly").wait_for(timeout=FINISH_TIMEOUT * 1000)
         # Each tab's model is its own network: the sidebar names its hidden layer size.
         tab.get_by_text(f"784-{hidden}-10").first.wait_for()
-        assert chart_points(tab, "Accuracy per epoch") == 2
+        tab.bring_to_front()  # a tab in the background may not have drawn its charts yet
+        assert wait_for(lambda t=tab: chart_points(t, "Accuracy per epoch") == 2, page=tab)
         tab.context.close()
