@@ -419,6 +419,9 @@ class JobManager:
         it left are scored by a short worker of their own, so the stop never waits for a step."""
         if job.complete.is_set() or job.has("stopped") or job.has("done") or job.runner is None:
             return
+        if job.forgotten or self._closed.is_set():  # nobody will look at its scores
+            job.runner.kill()
+            return
         from core.runs.tasks import StoppedAt
 
         log.info("job %s did not leave its step within %.1f s: ending it", job.id, self.stop_grace)
