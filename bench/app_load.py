@@ -5,7 +5,8 @@ Starts a real `streamlit run app.py` on 127.0.0.1 (training runs in worker proce
 samples `/_stcore/health` with nothing happening (the reference); then two chromium tabs start a
 training run each (quick, more epochs, so they train throughout) and three tabs draw strokes on
 the Draw page's canvas over and over, while `/_stcore/health` is asked every 20 ms and the
-resident memory of the server and of each worker process is read from /proc every 50 ms.
+resident memory of the server and of each worker process is read from /proc every 50 ms (the
+health requests come from a process of their own).
 Prints health p50/p99/max (target p99 <= 50 ms), the server's peak RSS (target <= 350 MiB) and
 each worker's (target <= 300 MiB), both sampled and the kernel's own peak (VmHWM).
 Needs requirements-dev.txt and /usr/bin/chromium. Run: python bench/app_load.py [--seconds S]
@@ -14,6 +15,7 @@ Needs requirements-dev.txt and /usr/bin/chromium. Run: python bench/app_load.py 
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import os
 import shutil
 import statistics
@@ -94,15 +96,33 @@ def percentiles(xs: list[float]) -> str:
     return f"p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  max {xs[-1] * 1000:6.1f} ms  (n={len(xs)})"
 
 
-def sample_health(url: str, seconds: float) -> list[float]:
+def _health_process(url: str, stop, queue) -> None:
     out: list[float] = []
-    stop = threading.Event()
-    t = threading.Thread(target=health_sampler, args=(url, out, stop))
-    t.start()
+    health_sampler(url, out, stop)
+    queue.put(out)
+
+
+class HealthSampler:
+    """/_stcore/health asked from a process of its own, so the browser driver in this one (and
+    its GIL) never delays a request."""
+
+    def __init__(self, url: str):
+        ctx = mp.get_context("spawn")
+        self._stop, self._queue = ctx.Event(), ctx.Queue()
+        self._proc = ctx.Process(target=_health_process, args=(url, self._stop, self._queue))
+        self._proc.start()
+
+    def finish(self) -> list[float]:
+        self._stop.set()
+        out = self._queue.get()
+        self._proc.join()
+        return out
+
+
+def sample_health(url: str, seconds: float) -> list[float]:
+    sampler = HealthSampler(url)
     time.sleep(seconds)
-    stop.set()
-    t.join()
-    return out
+    return sampler.finish()
 
 
 def main(argv=None) -> int:
@@ -150,10 +170,7 @@ def main(argv=None) -> int:
                     main.get_by_role("button", name="Stop", exact=True).and_(
                         page.locator(":enabled")
                     ).wait_for()
-                loaded: list[float] = []
-                sampler_stop = threading.Event()
-                sampler = threading.Thread(target=health_sampler, args=(url, loaded, sampler_stop))
-                sampler.start()
+                sampler = HealthSampler(url)
                 strokes, deadline = 0, time.monotonic() + args.seconds
                 while time.monotonic() < deadline:
                     for k, page in enumerate(drawers):
@@ -167,8 +184,7 @@ def main(argv=None) -> int:
                         page.mouse.up()
                         strokes += 1
                     drawers[0].wait_for_timeout(100)
-                sampler_stop.set()
-                sampler.join()
+                loaded = sampler.finish()
                 running = [
                     t.get_by_text("Finished").count() == 0 for t in trainers
                 ]  # still training at the end?
