@@ -25,6 +25,8 @@ bench:  ## speed and drawing-accuracy figures (installs the CPU PyTorch referenc
 	.venv/bin/python bench/latency.py
 	.venv/bin/python bench/threads.py
 	.venv/bin/python bench/app_speed.py
+	.venv/bin/python bench/app_load.py
+	.venv/bin/python bench/plain_numpy.py
 	.venv/bin/python bench/jobs.py
 	.venv/bin/python bench/store_safety.py
 	.venv/bin/python bench/preset_times.py

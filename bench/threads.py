@@ -3,7 +3,10 @@
 Times the `quick` recipe's training step (784-256-10, batch 128) with 1 and 2 OpenBLAS threads
 in three situations the app meets on a 2-core machine: a job alone; two jobs at once (two tabs);
 a job next to a busy web server (a CPU-bound process standing in for Streamlit rendering).
-Prints the median milliseconds per step and the ratio to the best. Run: python bench/threads.py
+Prints the median milliseconds per step and the ratio to the best. Then two runs as the app's
+worker processes have them: the first started alone with 2 threads and kept them when the second
+started (before), against both on 1 thread (now: the job manager shares the cores out again and
+the running worker takes the new count at its next step). Run: python bench/threads.py
 """
 
 from __future__ import annotations
@@ -67,6 +70,29 @@ def scenario(threads: int, jobs: int, server: bool, n_steps: int = 400) -> float
     return statistics.median(itertools.chain.from_iterable(r[20:] for r in results))
 
 
+def process_steps(threads: int, seed: int, n_steps: int, queue) -> None:
+    set_blas_threads(threads)
+    out: list = []
+    step_times(n_steps, seed, out)
+    queue.put(statistics.median(out[20:]))
+
+
+def two_processes(threads_a: int, threads_b: int, n_steps: int = 400) -> tuple[float, float]:
+    """Median ms/step of two worker processes training at once with the given thread counts."""
+    ctx = mp.get_context("spawn")
+    qa, qb = ctx.Queue(), ctx.Queue()
+    procs = [
+        ctx.Process(target=process_steps, args=(threads_a, 0, n_steps, qa)),
+        ctx.Process(target=process_steps, args=(threads_b, 1, n_steps, qb)),
+    ]
+    for proc in procs:
+        proc.start()
+    a, b = qa.get(), qb.get()
+    for proc in procs:
+        proc.join()
+    return a, b
+
+
 def main() -> int:
     print(f"BLAS: {blas_summary()}")
     print(f"\n{'situation':<36}{'1 thread ms/step':>18}{'2 threads ms/step':>19}{'2t / 1t':>9}")
@@ -79,9 +105,13 @@ def main() -> int:
         one = scenario(1, jobs, server)
         two = scenario(2, jobs, server)
         print(f"{label:<36}{one:>18.2f}{two:>19.2f}{two / one:>9.2f}")
+    print(f"\n{'two worker processes at once':<36}{'run 1 ms/step':>15}{'run 2 ms/step':>15}")
+    for label, ta, tb in [("2 + 1 threads (before)", 2, 1), ("1 + 1 threads (now)", 1, 1)]:
+        a, b = two_processes(ta, tb)
+        print(f"{label:<36}{a:>15.2f}{b:>15.2f}")
     print(
-        "\nThe app sets 1 thread (core.threads.set_blas_threads(1)) and runs at most one job "
-        "per core; the CLI uses every core."
+        "\nThe app runs at most one job per core, each in a worker process whose BLAS threads "
+        "are the cores shared out among the running jobs; the CLI uses every core."
     )
     return 0
 

@@ -252,18 +252,46 @@ def finetune(
     outcome = yield from fit(net, opt, state, batches, control, plan)
     if outcome.end == "diverged":
         return
-    after = measure(net, Xm, ym, data.X_test, data.y_test)  # after the stop, never delaying it
-    yield Done(
-        stopped=outcome.end == "stopped",
-        step=outcome.step,
-        epoch=outcome.step / config.eval_every,
+    # Scored after the stop, never delaying it.
+    yield score(
+        net,
+        personal,
+        config,
+        data,
+        outcome.step,
+        outcome.train_seconds,
+        outcome.end == "stopped",
+        before,
+    )
+
+
+def score(
+    net: Network,
+    personal: PersonalData,
+    config: FinetuneConfig,
+    data: Dataset,
+    step: int,
+    train_seconds: float,
+    stopped: bool,
+    before: dict,
+) -> Done:
+    """The Done event of tuned weights: "before" (measured at the start) and "after" side by
+    side. Also scores the weights a stopped worker left behind (core.runs.tasks.ScoreTask)."""
+    train_idx, held_idx = split_heldout(personal.keys, personal.y, config.holdout, config.seed)
+    measure_idx = held_idx if len(held_idx) else train_idx
+    Xm, ym = personal.X[measure_idx], personal.y[measure_idx]
+    after = measure(net, Xm, ym, data.X_test, data.y_test)
+    return Done(
+        stopped=stopped,
+        step=step,
+        epoch=step / config.eval_every,
         val_loss=after["personal_loss"],
         val_acc=after["personal_acc"],
         test_loss=after["mnist_loss"],
         test_acc=after["mnist_acc"],
-        train_seconds=outcome.train_seconds,
+        train_seconds=train_seconds,
         extra={
-            "measured_on": measured_on,
+            "measured_on": "held-out" if len(held_idx) else "training examples",
             "n_personal": len(personal.y),
             "n_heldout": len(held_idx),
             "before": before,

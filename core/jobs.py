@@ -48,6 +48,7 @@ MAX_EVENTS_PER_KIND = 1000  # beyond this a kind's history is thinned to every o
 MAX_QUEUED_PER_OWNER = 2  # runs one owner may have waiting in the queue
 MAX_QUEUE = 20  # runs waiting in the queue, all owners together
 REAP_EVERY = 10.0  # seconds between reaper passes
+STOP_GRACE = 0.2  # seconds a stopped worker has to leave its step before it is ended
 
 
 class JobRefused(ValueError):
@@ -234,6 +235,7 @@ class JobManager:
         max_queued_per_owner: int = MAX_QUEUED_PER_OWNER,
         max_queue: int = MAX_QUEUE,
         reap_every: float | None = REAP_EVERY,
+        stop_grace: float = STOP_GRACE,
         clock: Callable[[], float] = time.monotonic,
     ):
         from core.runs.local import LocalBackend
@@ -248,6 +250,7 @@ class JobManager:
         self.max_events_per_kind = max_events_per_kind
         self.max_queued_per_owner = max_queued_per_owner
         self.max_queue = max_queue
+        self.stop_grace = stop_grace
         self.clock = clock
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
@@ -407,6 +410,22 @@ class JobManager:
             runner.kill()  # still fetching data: no weights to keep, so end it at once
         else:
             runner.stop()
+            timer = threading.Timer(self.stop_grace, self._halt_if_busy, args=(job,))
+            timer.daemon = True
+            timer.start()
+
+    def _halt_if_busy(self, job: Job) -> None:
+        """A stopped worker still in its step (a long one) after the grace is ended; the weights
+        it left are scored by a short worker of their own, so the stop never waits for a step."""
+        if job.complete.is_set() or job.has("stopped") or job.has("done") or job.runner is None:
+            return
+        if job.forgotten or self._closed.is_set():  # nobody will look at its scores
+            job.runner.kill()
+            return
+        from core.runs.tasks import StoppedAt
+
+        log.info("job %s did not leave its step within %.1f s: ending it", job.id, self.stop_grace)
+        job.runner.halt(job.task, StoppedAt.of(job.view().last))
 
     def _forget(self, job: Job) -> None:
         self._stop(job)
@@ -485,14 +504,12 @@ class JobManager:
                 job.set(parked=False, status=RUNNING)
                 job.runner.resume()
                 continue
-            # BLAS threads: the cores nobody else is using now (two when alone on 2 cores).
-            threads = max(1, self.cores - (len(self._running) - 1))
             job.set(status=PREPARING, started=time.time())
             try:
                 job.runner = self.backend.launch(
                     job.id,
                     job.task,
-                    threads,
+                    self._threads_each()[-1],
                     job.record,
                     lambda code, job=job: self._ended(job, code),
                 )
@@ -501,6 +518,29 @@ class JobManager:
                 job.record(Failed(reason=f"could not start the training process: {e}"))
                 job.complete.set()
                 self._running.discard(job.id)
+        self._balance_threads()
+
+    def _threads_each(self) -> list[int]:
+        """BLAS threads for each running job, oldest first: the cores shared out (two for a run
+        alone on 2 cores, one each for two). A backend may fix its own (Ray: one per job)."""
+        n = max(1, len(self._running))
+        fixed = getattr(self.backend, "threads", None)
+        if fixed:
+            return [fixed] * n
+        each, extra = divmod(self.cores, n)
+        return [max(1, each + (i < extra)) for i in range(n)]
+
+    def _balance_threads(self) -> None:
+        """Share the cores out again among the running jobs (they apply it at their next step).
+        Call with self._lock held."""
+        running = sorted(
+            (j for j in map(self._jobs.get, self._running) if j is not None and j.runner),
+            key=lambda j: j.started or 0,
+        )
+        for job, n in zip(running, self._threads_each(), strict=False):
+            set_threads = getattr(job.runner, "set_threads", None)
+            if set_threads is not None:
+                set_threads(n)
 
     def _ended(self, job: Job, exitcode) -> None:
         """The worker is gone: settle the status, free the slot, start the next job."""

@@ -364,18 +364,44 @@ def train(config: TrainConfig, data: Dataset | None = None, control: Control | N
         return
     # Scoring comes after training has ended, so a stop never waits for it.
     stopped = outcome.end == "stopped"
-    if stopped or not last_val or not math.isfinite(last_val["val_acc"]):
-        measure(net, None)
+    fresh = not stopped and last_val and math.isfinite(last_val["val_acc"])
+    yield score(
+        net,
+        data,
+        outcome.step,
+        steps_per_epoch,
+        outcome.train_seconds,
+        stopped,
+        last_val if fresh else None,
+    )
+
+
+def score(
+    net,
+    data: Dataset,
+    step: int,
+    steps_per_epoch: int,
+    train_seconds: float,
+    stopped: bool,
+    val: dict | None = None,
+) -> Done:
+    """The Done event of a run's weights: validation (unless `val` has it) and test figures.
+
+    Also scores the weights a stopped worker left behind (core.runs.tasks.ScoreTask).
+    """
+    if val is None:
+        val_loss, val_acc = evaluate(net, data.X_val, data.y_val)
+        val = {"val_loss": val_loss, "val_acc": val_acc}
     test_loss, test_acc = evaluate(net, data.X_test, data.y_test)
-    yield Done(
+    return Done(
         stopped=stopped,
-        step=outcome.step,
-        epoch=outcome.step / steps_per_epoch,
-        val_loss=last_val["val_loss"],
-        val_acc=last_val["val_acc"],
+        step=step,
+        epoch=step / steps_per_epoch,
+        val_loss=val["val_loss"],
+        val_acc=val["val_acc"],
         test_loss=test_loss,
         test_acc=test_acc,
-        train_seconds=outcome.train_seconds,
+        train_seconds=train_seconds,
     )
 
 

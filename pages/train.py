@@ -410,7 +410,7 @@ if view is not None and view.finished:
             f"{done['test_acc']:.2%} of the test digits correctly."
         )
     elif view.scoring:
-        stopped = view.last.get("stopped")
+        stopped = view.last.get("stopped") or view.last.get("step")  # the step it got to
         steps = f" after {stopped['step']:,} steps" if stopped else ""
         st.warning(f"Stopped{steps}. Scoring the weights so far on the test digits...")
         st.fragment(_await_scores, run_every=0.5)()

@@ -65,3 +65,56 @@ class Dies:
             ctypes.string_at(0)
         os.kill(os.getpid(), signal.SIGKILL)
         time.sleep(10)
+
+
+@dataclass(frozen=True)
+class LongStep:
+    """Publishes known weights, then spends `seconds` in one step that never looks at its
+    control (a huge matrix product would); scores weights by their mean, to show which it got."""
+
+    seconds: float = 120.0
+    value: float = 0.25
+
+    def __call__(self, control):
+        import numpy as np
+
+        from core.network import Network
+
+        net = Network(
+            [4, 3, 2],
+            "relu",
+            [np.zeros((4, 3), np.float32), np.zeros((3, 2), np.float32)],
+            [np.zeros(3, np.float32), np.zeros(2, np.float32)],
+        )
+        for W in net.W:
+            W[...] = self.value
+        control.net = net
+        control.publish(force=True)
+        yield Start(1, 0, (4, 3, 2), net.n_params, 1, 2, 2, extra={"pid": os.getpid()})
+        yield Step(1, 1.0, 0.5, 0.5, 0.1, 1.0, 1.0)
+        time.sleep(self.seconds)
+        yield Done(control.stopped, 2, 2.0, 0.0, 0.0, 0.0, 1.0, 2.0)
+
+    def score(self, net, at):
+        mean = float(net.W[0].mean())
+        epoch = at.step / at.steps_per_epoch
+        yield Done(True, at.step, epoch, 0.0, 0.0, 0.0, mean, 0.0, extra={"pid": os.getpid()})
+
+
+@dataclass(frozen=True)
+class Threads:
+    """Reports the BLAS threads it runs with at each step, until stopped."""
+
+    every: float = 0.02
+
+    def __call__(self, control):
+        from core.threads import blas_threads
+
+        yield Start(0, 0, (), 0, 1, 1, 1)
+        step = 0
+        while not control.wait():
+            step += 1
+            time.sleep(self.every)
+            yield Step(step, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, extra={"threads": blas_threads()})
+        nan = float("nan")
+        yield Done(True, step, 0.0, nan, nan, nan, nan, 0.0)

@@ -2,8 +2,11 @@
 process trains, without pickling the network every second.
 
 The worker writes; any process reads. The file lives in /dev/shm (memory, not disk) where there
-is one. A version counter makes it a seqlock: the writer makes it odd, copies, makes it even;
-a reader copies between two equal, even readings, so it never sees half an update.
+is one. It holds two copies of the weights: the writer fills the one readers are not pointed at,
+then points them at it, so a worker killed half-way through a copy (a stop that could not wait
+for a long step) still leaves the previous copy whole. Each copy has a version counter (a
+seqlock: odd while written), so a reader copies between two equal, even readings of the copy it
+was pointed at and never sees half an update.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import numpy as np
 from core.network import Network
 
 PUBLISH_EVERY = 0.1  # seconds between copies, at most; a pause, stop or end always copies
-HEADER = 4096  # bytes: the version (8), the JSON length (8), then the JSON layout
+HEADER = 4096  # bytes: current copy (8), JSON length (8), versions of copy 0 and 1 (16), layout
+LAYOUT = 32  # where the JSON layout starts
 
 
 def board_folder() -> Path:
@@ -50,22 +54,24 @@ class WeightsBoard:
             "dtype": str(net.dtype),
         }
         text = json.dumps(layout).encode()
-        if len(text) > HEADER - 16:
+        if len(text) > HEADER - LAYOUT:
             raise ValueError("network layout too large for the weights board")
-        size = HEADER + sum(p.nbytes for p in [*net.W, *net.b])
+        params = [*net.W, *net.b]
+        copy_bytes = sum(p.nbytes for p in params)
         tmp = self.path.with_name(self.path.name + ".tmp")
         with open(tmp, "wb") as f:
-            f.truncate(size)
-            f.write(np.array([0, len(text)], dtype=np.int64).tobytes() + text)
+            f.truncate(HEADER + 2 * copy_bytes)
+            f.write(np.array([0, len(text), 0, 0], dtype=np.int64).tobytes() + text)
         os.replace(tmp, self.path)  # readers see the whole file or none
         self._map = np.memmap(self.path, dtype=np.uint8, mode="r+")
-        self._version = self._map[:8].view(np.int64)
-        self._arrays, offset = [], HEADER
-        for p in [*net.W, *net.b]:
-            self._arrays.append(
-                self._map[offset : offset + p.nbytes].view(p.dtype).reshape(p.shape)
-            )
-            offset += p.nbytes
+        self._head = self._map[:32].view(np.int64)  # current, length, version 0, version 1
+        self._copies = []
+        for k in range(2):
+            arrays, offset = [], HEADER + k * copy_bytes
+            for p in params:
+                arrays.append(self._map[offset : offset + p.nbytes].view(p.dtype).reshape(p.shape))
+                offset += p.nbytes
+            self._copies.append(arrays)
 
     def publish(self, net: Network, force: bool = False) -> None:
         """Copy the weights in, unless the last copy is younger than `every` seconds."""
@@ -74,10 +80,12 @@ class WeightsBoard:
             return
         if self._map is None:
             self._create(net)
-        self._version[0] += 1  # odd: writing
-        for dst, src in zip(self._arrays, [*net.W, *net.b], strict=True):
+        k = 1 - int(self._head[0]) if self._head[2] or self._head[3] else 0
+        self._head[2 + k] += 1  # odd: writing copy k
+        for dst, src in zip(self._copies[k], [*net.W, *net.b], strict=True):
             dst[...] = src
-        self._version[0] += 1  # even: consistent
+        self._head[2 + k] += 1  # even: copy k is whole
+        self._head[0] = k  # readers now read copy k
         self._last = now
 
 
@@ -87,25 +95,27 @@ def read_board(path: str | os.PathLike, tries: int = 200) -> Network | None:
         m = np.memmap(path, dtype=np.uint8, mode="r")
     except (FileNotFoundError, ValueError):
         return None
-    version = m[:8].view(np.int64)
-    n = int(m[8:16].view(np.int64)[0])
-    layout = json.loads(bytes(m[16 : 16 + n]))
+    head = m[:32].view(np.int64)
+    n = int(head[1])
+    layout = json.loads(bytes(m[LAYOUT : LAYOUT + n]))
     sizes, dtype = layout["sizes"], np.dtype(layout["dtype"])
     shapes = [(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
     shapes += [(b,) for b in sizes[1:]]
+    sizes_bytes = [int(np.prod(shape)) * dtype.itemsize for shape in shapes]
+    copy_bytes = sum(sizes_bytes)
     for _ in range(tries):
-        v1 = int(version[0])
+        k = int(head[0])
+        v1 = int(head[2 + k])
         if v1 == 0:
             return None
-        if v1 % 2:
+        if v1 % 2:  # being written: the writer points readers elsewhere when it is done
             time.sleep(0.001)
             continue
-        arrays, offset = [], HEADER
-        for shape in shapes:
-            nbytes = int(np.prod(shape)) * dtype.itemsize
+        arrays, offset = [], HEADER + k * copy_bytes
+        for shape, nbytes in zip(shapes, sizes_bytes, strict=True):
             arrays.append(np.array(m[offset : offset + nbytes].view(dtype).reshape(shape)))
             offset += nbytes
-        if int(version[0]) == v1:
-            k = len(sizes) - 1
-            return Network(list(sizes), layout["activation"], arrays[:k], arrays[k:])
+        if int(head[2 + k]) == v1:
+            layers = len(sizes) - 1
+            return Network(list(sizes), layout["activation"], arrays[:layers], arrays[layers:])
     return None

@@ -1,8 +1,11 @@
 """The `local` backend: each running job is a worker process of its own on this machine.
 
-Workers are started with spawn (never fork: the server has threads), get their BLAS threads
-once at start, send their events back through a pipe and publish their weights on a board in
-shared memory (core.runs.board). A worker that dies for any reason only ends its own job.
+Workers are started with spawn (never fork: the server has threads), send their events back
+through a pipe and publish their weights on a board in shared memory (core.runs.board). Their
+BLAS thread count is a number in shared memory the server may change while they run (a second
+run starting on 2 cores takes one of the first run's threads); the loop applies it between
+steps. A worker that dies for any reason only ends its own job. A stopped worker busy with a
+long step is ended (`halt`) and a short scoring worker scores the weights it left on its board.
 """
 
 from __future__ import annotations
@@ -13,18 +16,15 @@ import os
 import threading
 
 from core.runs.board import WeightsBoard, board_path, read_board
-from core.runs.events import Failed
+from core.runs.events import TERMINAL, Failed
 from core.runs.loop import Control
 
 log = logging.getLogger(__name__)
 
 
-def _worker_main(task, conn, stop_event, run_event, board, blas_threads: int) -> None:
+def _worker_main(task, conn, stop_event, run_event, board, threads) -> None:
     """The worker process: run the task, sending every event; a failure becomes a Failed event."""
-    from core.threads import set_blas_threads
-
-    set_blas_threads(blas_threads)
-    control = Control(stop_event, run_event, WeightsBoard(board) if board else None)
+    control = Control(stop_event, run_event, WeightsBoard(board) if board else None, threads)
     try:
         for event in task(control):
             conn.send(event)
@@ -39,37 +39,59 @@ class ProcessRunner:
     """The server's handle on one worker process."""
 
     def __init__(self, job_id: str, task, blas_threads: int, on_event, on_end):
-        ctx = mp.get_context("spawn")
+        self._ctx = ctx = mp.get_context("spawn")
+        self._name = f"nndigits-job-{job_id[:8]}"
         self._stop, self._run = ctx.Event(), ctx.Event()
         self._run.set()
+        self._threads = ctx.RawValue("i", max(1, blas_threads))
         self.board = board_path(job_id)
-        recv, send = ctx.Pipe(duplex=False)
-        self.process = ctx.Process(
-            target=_worker_main,
-            args=(task, send, self._stop, self._run, str(self.board), blas_threads),
-            name=f"nndigits-job-{job_id[:8]}",
-            daemon=True,
-        )
-        self.process.start()
-        send.close()  # the worker holds the only writing end: EOF means it is gone
+        self._then = None  # a ScoreTask to run once the halted worker is gone
+        self.process, recv = self._spawn(task, str(self.board))
         self._pump = threading.Thread(
             target=self._read, args=(recv, on_event, on_end), name=f"job-pump-{job_id[:8]}"
         )
         self._pump.daemon = True
         self._pump.start()
 
+    def _spawn(self, task, board: str):
+        recv, send = self._ctx.Pipe(duplex=False)
+        process = self._ctx.Process(
+            target=_worker_main,
+            args=(task, send, self._stop, self._run, board, self._threads),
+            name=self._name,
+            daemon=True,
+        )
+        process.start()
+        send.close()  # the worker holds the only writing end: EOF means it is gone
+        return process, recv
+
     def _read(self, recv, on_event, on_end) -> None:
+        exitcode = None
+        try:
+            ended = self._pump_events(recv, on_event)
+            exitcode = self.process.exitcode
+            if self._then is not None and not ended:
+                # Halted in the middle of a step: score what it left on the board.
+                self.process, recv = self._spawn(self._then, "")
+                self._pump_events(recv, on_event)
+        finally:
+            on_end(exitcode if exitcode is not None else self.process.exitcode)
+
+    def _pump_events(self, recv, on_event) -> bool:
+        """Hand on every event until the worker is gone; True if it sent a final one."""
+        ended = False
         try:
             while True:
                 try:
                     event = recv.recv()
                 except (EOFError, OSError):
                     break
+                ended = ended or isinstance(event, TERMINAL)
                 on_event(event)
         finally:
             recv.close()
             self.process.join()
-            on_end(self.process.exitcode)
+        return ended
 
     @property
     def pid(self) -> int | None:
@@ -89,6 +111,20 @@ class ProcessRunner:
         if self.process.is_alive():
             self.process.kill()
 
+    def halt(self, task, at) -> None:
+        """End a stopped worker now; then a fresh worker scores the weights it left on the board
+        (when `task` can score: core.runs.tasks.ScoreTask). Its events follow the run's, and the
+        job ends after it. `at` (StoppedAt) says where the run was."""
+        from core.runs.tasks import ScoreTask
+
+        if hasattr(task, "score"):
+            self._then = ScoreTask(task, str(self.board), at)
+        self.kill()
+
+    def set_threads(self, n: int) -> None:
+        """The worker's BLAS threads from its next step on."""
+        self._threads.value = max(1, int(n))
+
     def snapshot(self):
         return read_board(self.board)
 
@@ -107,6 +143,7 @@ class LocalBackend:
     """Worker processes on this machine."""
 
     name = "local"
+    threads = None  # the manager shares this machine's cores out among the running jobs
 
     def launch(self, job_id: str, task, blas_threads: int, on_event, on_end) -> ProcessRunner:
         return ProcessRunner(job_id, task, blas_threads, on_event, on_end)

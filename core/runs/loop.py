@@ -41,7 +41,7 @@ class Control:
     (optional) is where the loop publishes its weights for readers in other processes.
     """
 
-    def __init__(self, stop_event=None, run_event=None, board=None):
+    def __init__(self, stop_event=None, run_event=None, board=None, threads=None):
         self._stop = stop_event if stop_event is not None else threading.Event()
         if run_event is None:
             run_event = threading.Event()
@@ -50,6 +50,16 @@ class Control:
         self.lock = threading.Lock()  # held while the optimizer changes the weights
         self.net: Network | None = None
         self.board = board
+        self.threads = threads  # anything with .value: BLAS threads to use (another process
+        self._applied = None  # may change it while the loop runs), or None to leave them be
+        self.apply_threads()
+
+    def apply_threads(self) -> None:
+        """Use the BLAS thread count asked for now, if it changed (the loop calls it each step)."""
+        if self.threads is not None and self.threads.value != self._applied:
+            from core.threads import set_blas_threads
+
+            self._applied = set_blas_threads(self.threads.value)
 
     def pause(self):
         self._running.clear()
@@ -70,7 +80,9 @@ class Control:
         return self._stop.is_set()
 
     def wait(self) -> bool:
-        """Block while paused (publishing the weights once); True when the loop should stop."""
+        """Block while paused (publishing the weights once); True when the loop should stop.
+        Also takes up a new BLAS thread count."""
+        self.apply_threads()
         if not self._running.is_set():
             self.publish(force=True)
         while not self._running.wait(0.05):

@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import ray
 
@@ -33,33 +34,58 @@ class JobWorker:
     """One job's run, in a Ray worker process: the task on a thread, its events kept here."""
 
     def __init__(self):
-        self.control = Control()
+        self.threads = SimpleNamespace(value=1)
+        self.control = Control(threads=self.threads)
         self.events: list = []
         self.finished = False
+        self.halted = False  # the stopped run's own thread no longer reports
         self.cond = threading.Condition()
 
     def start(self, task, blas_threads: int) -> None:
-        from core.threads import set_blas_threads
-
-        set_blas_threads(blas_threads)
+        self.set_threads(blas_threads)
+        self.control.apply_threads()
         threading.Thread(target=self._run, args=(task,), daemon=True).start()
 
-    def _run(self, task) -> None:
+    def _run(self, task, events=None) -> None:
+        mine = events is not None  # a scoring thread reports even after a halt
         try:
-            for event in task(self.control):
-                self._add(event)
+            for event in events if mine else task(self.control):
+                if not self._add(event, mine):
+                    return
         except Exception as e:  # reported to the user as the job's failure
             log.exception("job task failed")
-            self._add(Failed(reason=str(e) or type(e).__name__))
-        finally:
-            with self.cond:
+            self._add(Failed(reason=str(e) or type(e).__name__), mine)
+        with self.cond:
+            if mine or not self.halted:
                 self.finished = True
                 self.cond.notify_all()
 
-    def _add(self, event) -> None:
+    def _add(self, event, scoring: bool = False) -> bool:
         with self.cond:
+            if self.halted and not scoring:
+                return False
             self.events.append(event)
             self.cond.notify_all()
+            return True
+
+    def halt(self, task, at) -> None:
+        """Stop listening to a stopped run busy with a long step and score its weights now, on
+        another thread (a thread cannot be ended; the actor, killed when the job ends, goes
+        with it)."""
+        with self.cond:
+            if self.finished or self.halted:
+                return
+            self.halted = True
+        net = self.control.snapshot()
+        if net is None or not hasattr(task, "score"):
+            with self.cond:
+                self.finished = True
+                self.cond.notify_all()
+            return
+        threading.Thread(target=self._run, args=(task, task.score(net, at)), daemon=True).start()
+
+    def set_threads(self, n: int) -> None:
+        self.threads.value = max(1, int(n))
 
     def poll(self, seen: int, timeout: float = POLL):
         """(events after the first `seen`, finished?), waiting up to `timeout` for news."""
@@ -121,6 +147,18 @@ class RayRunner:
     def resume(self) -> None:
         self._call("resume")
 
+    def halt(self, task, at) -> None:
+        try:
+            self.actor.halt.remote(task, at)
+        except Exception:
+            log.exception("ray job halt")
+
+    def set_threads(self, n: int) -> None:
+        try:
+            self.actor.set_threads.remote(n)
+        except Exception:
+            log.exception("ray job set_threads")
+
     def kill(self) -> None:
         try:
             ray.kill(self.actor)
@@ -139,6 +177,7 @@ class RayRunner:
 
 class RayBackend:
     name = "ray"
+    threads = 1  # each job's actor holds one CPU of the cluster
 
     def launch(self, job_id: str, task, blas_threads: int, on_event, on_end) -> RayRunner:
         return RayRunner(job_id, task, blas_threads, on_event, on_end)
