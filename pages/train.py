@@ -137,6 +137,7 @@ if st.session_state["cfg_preset"] in PRESET_LESSONS:
     st.caption(f":orange[Failure to watch.] {PRESET_NOTES[st.session_state['cfg_preset']]}")
 else:
     st.caption(PRESET_NOTES[st.session_state["cfg_preset"]])
+state.pop("doctor_applied", None)  # this full run redraws the setup: no second run needed
 if state.get("setup_note"):
     st.info(state.pop("setup_note"), icon=":material/tune:")
 

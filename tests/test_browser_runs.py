@@ -93,6 +93,17 @@ def test_two_runs_are_compared_in_the_runs_view(app_url, page):
 
     go_to(page, "Runs", RUNS)
     picker = page.get_by_test_id("stMultiSelect")
+
+    def runs_listed() -> int:  # the second run may still be finishing: reload until it is kept
+        picker.locator("input").click()
+        n = page.get_by_role("option").count()
+        page.keyboard.press("Escape")
+        if n < 2:
+            page.reload()
+            page.get_by_role("heading", name=RUNS).wait_for()
+        return n
+
+    assert wait_for(lambda: runs_listed() >= 2, timeout=FINISH_TIMEOUT, page=page)
     for _ in range(2):
         picker.locator("input").click()
         page.get_by_role("option").first.click()
