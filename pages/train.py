@@ -115,9 +115,13 @@ def apply_change(change: dict) -> None:
 
 def show_diagnosis(d, key: str, note: str = "") -> None:
     """One finding of the doctor: what it saw, with the numbers, and its one-click change."""
-    st.markdown(
-        t("train.finding", title=say(d.title), detail=say(d.detail), advice=say(d.advice)) + note
+    title, detail = say(d.title), say(d.detail)
+    words = (
+        t("train.finding", title=title, detail=detail, advice=say(d.advice))
+        if d.advice
+        else t("train.finding_plain", title=title, detail=detail)
     )
+    st.markdown(words + note)
     if d.change:
         st.button(
             t("train.apply", change=change_words(d.change)),
