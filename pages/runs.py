@@ -168,7 +168,8 @@ if picked:
                 )
             )
         if r.reason:
-            st.caption(f"{name(r.id)}: {say(r.reason)}")
+            reason = from_tree(r.reason_said) if r.reason_said else r.reason
+            st.caption(f"{name(r.id)}: {say(reason)}")
 
     # --- act on the chosen runs ---------------------------------------------------------------
     a1, a2 = st.columns(2)

@@ -426,6 +426,7 @@ def test_a_finished_and_a_diverged_run_read_in_chinese_on_train_and_runs(
     shipped_model, mnist, runs_tmp
 ):
     from core import jobs
+    from core.runs import history
     from tests.test_app_pages import set_tiny_setup, wait_for_job
 
     at = open_page(TRAIN, {"lang": "zh"})
@@ -460,6 +461,14 @@ def test_a_finished_and_a_diverged_run_read_in_chinese_on_train_and_runs(
     table = at.dataframe[0].value
     assert set(table["结果"]) == {"完成", "发散"}
     assert "学习率过高" in " ".join(table["诊断"])
+    diverged = [r for r in history.list_runs(runs_tmp)[0] if r.status == "diverged"]
+    # its reason is kept with its key, so the Runs page says it in the reader's language
+    from ui.runs import from_tree
+
+    reason = from_tree(diverged[0].reason_said)
+    assert i18n.said("en", reason) == diverged[0].reason
+    assert i18n.said("zh", reason).startswith("训练发散了：第")
+    assert diverged[0].diagnoses[0]["said"]["title"]["key"] == "doctor.lr_too_high.title"
 
 
 def findings():

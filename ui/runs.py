@@ -108,6 +108,7 @@ def record(view: JobView) -> history.RunRecord:
         start=last.get("start"),
         final=last.get("done"),
         reason=reason,
+        reason_said=message_tree(reason) if isinstance(reason, Message) else None,
         base_model=view.meta.get("base"),
         diagnoses=[
             {

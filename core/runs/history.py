@@ -44,6 +44,9 @@ class RunRecord:
     model: str | None = None  # the name it was saved under, if saved
     base_model: str | None = None  # for fine-tuning: the model it started from
     diagnoses: list[dict] = field(default_factory=list)  # the doctor's findings at the end
+    # The reason as a catalog key with its values ({key, en, params}), so a page can say it in
+    # the reader's language; None for reasons kept as plain text (and for older records).
+    reason_said: dict | None = None
     version: int = FORMAT_VERSION
 
     @property
@@ -108,6 +111,7 @@ def make_record(
     model: str | None = None,
     base_model: str | None = None,
     diagnoses: Iterable[dict] = (),
+    reason_said: dict | None = None,
 ) -> RunRecord:
     """A record from a run's events (dicts as the training loop yields them)."""
     if not RUN_ID.match(str(run_id)):
@@ -128,6 +132,7 @@ def make_record(
         model=model,
         base_model=base_model,
         diagnoses=[_plain(d) for d in diagnoses],
+        reason_said=reason_said,
     )
 
 
