@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from core.messages import Message
 from core.runs.events import (
     ACTIVE,
     DIVERGED,
@@ -275,14 +276,26 @@ class JobManager:
             if full:
                 mine = sum(1 for j in self._queue if j.owner == owner)
                 if mine >= self.max_queued_per_owner:
+                    most = self.max_queued_per_owner
                     raise JobRefused(
-                        f"You already have {mine} runs waiting in the queue (at most "
-                        f"{self.max_queued_per_owner}). Stop one of them, or wait until it starts."
+                        Message(
+                            "jobs.queued_too_many",
+                            f"You already have {mine} runs waiting in the queue (at most "
+                            f"{most}). Stop one of them, or wait until it starts.",
+                            mine=mine,
+                            most=most,
+                        )
                     )
                 if len(self._queue) >= self.max_queue:
+                    waiting, slots = len(self._queue), self.max_running
                     raise JobRefused(
-                        f"The queue is full: {len(self._queue)} runs are waiting for "
-                        f"{self.max_running} slots on this server. Try again in a few minutes."
+                        Message(
+                            "jobs.queue_full",
+                            f"The queue is full: {waiting} runs are waiting for {slots} slots on "
+                            f"this server. Try again in a few minutes.",
+                            waiting=waiting,
+                            slots=slots,
+                        )
                     )
             self._jobs[job.id] = job
             self._queue.append(job)
@@ -515,7 +528,15 @@ class JobManager:
                 )
             except Exception as e:  # a backend that cannot start a worker fails this job only
                 log.exception("could not start job %s", job.id)
-                job.record(Failed(reason=f"could not start the training process: {e}"))
+                job.record(
+                    Failed(
+                        reason=Message(
+                            "jobs.could_not_start",
+                            f"could not start the training process: {e}",
+                            error=str(e),
+                        )
+                    )
+                )
                 job.complete.set()
                 self._running.discard(job.id)
         self._balance_threads()

@@ -17,6 +17,7 @@ import numpy as np
 
 from core.augment import AUGMENTS, augment_batch
 from core.data import N_MNIST_TRAIN, VAL_SPLIT_SEED, Dataset, load_split, split_indices
+from core.messages import Message
 from core.network import ACTIVATIONS, INITS, init_network
 from core.optim import OPTIMIZERS, SCHEDULES, Optimizer, learning_rate
 from core.runs import doctor
@@ -38,6 +39,14 @@ __all__ = [
     "split_indices",
     "train",
 ]
+
+
+def _invalid(problems: list[Message]) -> Message:
+    """ "Invalid training setup: a; b." with each problem sayable in the reader's language."""
+    joined = problems[0]
+    for more in problems[1:]:
+        joined = Message("train_errors.join", f"{joined}; {more}", a=joined, b=more)
+    return Message("train_errors.invalid", f"Invalid training setup: {joined}.", problems=joined)
 
 
 @dataclass
@@ -75,10 +84,24 @@ class TrainConfig:
         # Types first, at the edge: a string "512" is not three layers of 5, 1 and 2 units, and
         # a NaN or 2.5 is not a number of epochs. numpy integers count as whole numbers.
         if isinstance(self.hidden, str | bytes) or not isinstance(self.hidden, Sequence):
-            problems.append(f"hidden layers must be a list of whole numbers, got {self.hidden!r}")
+            got = repr(self.hidden)
+            problems.append(
+                Message(
+                    "train_errors.hidden_list",
+                    f"hidden layers must be a list of whole numbers, got {got}",
+                    got=got,
+                )
+            )
             self.hidden = ()
         elif not all(whole(h) for h in self.hidden):
-            problems.append(f"hidden layer sizes must be whole numbers, got {list(self.hidden)}")
+            got = str(list(self.hidden))
+            problems.append(
+                Message(
+                    "train_errors.hidden_whole",
+                    f"hidden layer sizes must be whole numbers, got {got}",
+                    got=got,
+                )
+            )
             self.hidden = ()
         else:
             self.hidden = tuple(int(h) for h in self.hidden)
@@ -90,23 +113,46 @@ class TrainConfig:
             if whole(value):
                 setattr(self, name, int(value))
             else:
-                problems.append(f"{name} must be a whole number, got {value!r}")
+                problems.append(
+                    Message(
+                        "train_errors.whole",
+                        f"{name} must be a whole number, got {value!r}",
+                        name=name,
+                        got=repr(value),
+                    )
+                )
         for name, words in (
-            ("lr", "learning rate"),
-            ("momentum", "momentum"),
-            ("step_gamma", "step decay factor"),
-            ("l2", "L2 strength"),
+            ("lr", Message("train_errors.field.lr", "learning rate")),
+            ("momentum", Message("train_errors.field.momentum", "momentum")),
+            ("step_gamma", Message("train_errors.field.step_gamma", "step decay factor")),
+            ("l2", Message("train_errors.field.l2", "L2 strength")),
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-                problems.append(f"{words} must be a finite number, got {value!r}")
+                problems.append(
+                    Message(
+                        "train_errors.finite",
+                        f"{words} must be a finite number, got {value!r}",
+                        what=words,
+                        got=repr(value),
+                    )
+                )
         if whole(self.seed) and self.seed < 0:
-            problems.append(f"seed must be 0 or more, got {self.seed}")
-        if problems:  # later checks would only repeat these in other words
-            raise ValueError("Invalid training setup: " + "; ".join(problems) + ".")
-        if len(self.hidden) > 4 or any(not 1 <= h <= 4096 for h in self.hidden):
             problems.append(
-                f"hidden layers must be 0 to 4 layers of 1-4096 units, got {list(self.hidden)}"
+                Message(
+                    "train_errors.seed", f"seed must be 0 or more, got {self.seed}", got=self.seed
+                )
+            )
+        if problems:  # later checks would only repeat these in other words
+            raise ValueError(_invalid(problems))
+        if len(self.hidden) > 4 or any(not 1 <= h <= 4096 for h in self.hidden):
+            got = str(list(self.hidden))
+            problems.append(
+                Message(
+                    "train_errors.hidden_range",
+                    f"hidden layers must be 0 to 4 layers of 1-4096 units, got {got}",
+                    got=got,
+                )
             )
         for name, options in (
             ("activation", ACTIVATIONS),
@@ -116,39 +162,98 @@ class TrainConfig:
             ("augment", AUGMENTS),
         ):
             if getattr(self, name) not in options:
+                options, got = ", ".join(options), repr(getattr(self, name))
                 problems.append(
-                    f"{name} must be one of {', '.join(options)}, got {getattr(self, name)!r}"
+                    Message(
+                        "train_errors.one_of",
+                        f"{name} must be one of {options}, got {got}",
+                        name=name,
+                        options=options,
+                        got=got,
+                    )
                 )
         if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and 0 < self.lr <= 10):
-            problems.append(f"learning rate must be a number above 0 and at most 10, got {self.lr}")
+            problems.append(
+                Message(
+                    "train_errors.lr",
+                    f"learning rate must be a number above 0 and at most 10, got {self.lr}",
+                    got=self.lr,
+                )
+            )
         if not 0 <= self.momentum < 1:
-            problems.append(f"momentum must be in [0, 1), got {self.momentum}")
+            problems.append(
+                Message(
+                    "train_errors.momentum",
+                    f"momentum must be in [0, 1), got {self.momentum}",
+                    got=self.momentum,
+                )
+            )
         if not 0 < self.step_gamma <= 1:
-            problems.append(f"step decay factor must be in (0, 1], got {self.step_gamma}")
+            problems.append(
+                Message(
+                    "train_errors.step_gamma",
+                    f"step decay factor must be in (0, 1], got {self.step_gamma}",
+                    got=self.step_gamma,
+                )
+            )
         if self.step_every < 1:
             problems.append(
-                f"step schedule interval must be at least 1 epoch, got {self.step_every}"
+                Message(
+                    "train_errors.step_every",
+                    f"step schedule interval must be at least 1 epoch, got {self.step_every}",
+                    got=self.step_every,
+                )
             )
         if not 0 <= self.batch_size <= N_MNIST_TRAIN:
             problems.append(
-                f"batch size must be between 1 and 60000 (or 0 for full batch), "
-                f"got {self.batch_size}"
+                Message(
+                    "train_errors.batch_size",
+                    f"batch size must be between 1 and 60000 (or 0 for full batch), "
+                    f"got {self.batch_size}",
+                    got=self.batch_size,
+                )
             )
         if not 1 <= self.epochs <= 1000:
-            problems.append(f"epochs must be between 1 and 1000, got {self.epochs}")
-        if not 0 <= self.l2 <= 1:
-            problems.append(f"L2 strength must be between 0 and 1, got {self.l2}")
-        if not 0 <= self.val_size <= 20_000:
-            problems.append(f"validation size must be between 0 and 20000, got {self.val_size}")
-        if self.train_size < 0 or self.train_size + self.val_size > N_MNIST_TRAIN:
             problems.append(
-                f"training size must be at most {N_MNIST_TRAIN - self.val_size} "
-                f"(60,000 minus validation), got {self.train_size}"
+                Message(
+                    "train_errors.epochs",
+                    f"epochs must be between 1 and 1000, got {self.epochs}",
+                    got=self.epochs,
+                )
+            )
+        if not 0 <= self.l2 <= 1:
+            problems.append(
+                Message(
+                    "train_errors.l2",
+                    f"L2 strength must be between 0 and 1, got {self.l2}",
+                    got=self.l2,
+                )
+            )
+        if not 0 <= self.val_size <= 20_000:
+            problems.append(
+                Message(
+                    "train_errors.val_size",
+                    f"validation size must be between 0 and 20000, got {self.val_size}",
+                    got=self.val_size,
+                )
+            )
+        if self.train_size < 0 or self.train_size + self.val_size > N_MNIST_TRAIN:
+            most = N_MNIST_TRAIN - self.val_size
+            problems.append(
+                Message(
+                    "train_errors.train_size",
+                    f"training size must be at most {most} (60,000 minus validation), "
+                    f"got {self.train_size}",
+                    most=most,
+                    got=self.train_size,
+                )
             )
         if self.eval_every < 1 or self.log_every < 1:
-            problems.append("eval_every and log_every must be at least 1")
+            problems.append(
+                Message("train_errors.every", "eval_every and log_every must be at least 1")
+            )
         if problems:
-            raise ValueError("Invalid training setup: " + "; ".join(problems) + ".")
+            raise ValueError(_invalid(problems))
 
     @property
     def sizes(self) -> list[int]:
@@ -269,11 +374,19 @@ def load_data(config: TrainConfig, progress=None) -> Dataset:
 
 
 def _divergence_advice(config: TrainConfig, what: str, step: int, epoch: float) -> str:
-    return (
-        f"Training diverged: {what} at step {step} (epoch {int(epoch) + 1}). The learning rate "
-        f"{config.lr:g} is too large for {config.optimizer}: the steps overshoot and the "
-        f"weights blow up. Try {config.lr / 10:g} (ten times smaller), or the 'quick' preset. "
-        f"Nothing was saved."
+    lr, smaller, n = f"{config.lr:g}", f"{config.lr / 10:g}", int(epoch) + 1
+    return Message(
+        "jobs.diverged",
+        f"Training diverged: {what} at step {step} (epoch {n}). The learning rate "
+        f"{lr} is too large for {config.optimizer}: the steps overshoot and the "
+        f"weights blow up. Try {smaller} (ten times smaller), or the 'quick' preset. "
+        f"Nothing was saved.",
+        what=what,
+        step=step,
+        epoch=n,
+        lr=lr,
+        optimizer=config.optimizer,
+        smaller=smaller,
     )
 
 

@@ -6,26 +6,34 @@ import pandas as pd
 import streamlit as st
 
 from core.runs import history
+from core.runs.events import FAILED
 from ui import charts
 from ui.common import ensure_app_navigation, format_seconds, run_again, runs_dir
+from ui.i18n import say, t
+from ui.runs import from_tree
 
 ensure_app_navigation()
 
 COMPARE_KEY = "runs_compare"
-X_LABELS = {"step": "step", "epoch": "epoch", "seconds": "seconds of training"}
+X_LABELS = {x: t(f"charts.unit.{x}") for x in ("step", "epoch", "seconds")}
+STATUSES = ("done", "stopped", "diverged", "failed")
 
-st.title("Runs")
-st.caption(
-    "Every run you finish on Train (and every fine-tuning on My digits) is kept here. Pick two "
-    "or more to lay their curves over each other: the best lesson is what one change does."
-)
+
+def finding(d: dict, part: str) -> str:
+    """A doctor's finding kept on a run (its title or detail), in the reader's language."""
+    said = d.get("said") or {}
+    return say(from_tree(said[part])) if part in said else str(d.get(part, ""))
+
+
+st.title(t("runs.title"))
+st.caption(t("runs.intro"))
 
 records, problems = history.list_runs(runs_dir())
 for problem in problems:
-    st.warning(f"Skipped a run file that cannot be read: {problem}", icon=":material/warning:")
+    st.warning(t("runs.skipped", problem=say(problem)), icon=":material/warning:")
 if not records:
-    st.info("No runs yet. Train a network and it appears here when it ends.")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.info(t("runs.none"))
+    st.page_link("pages/train.py", label=t("runs.go_train"), icon=":material/model_training:")
     st.stop()
 
 by_id = {r.id: r for r in records}
@@ -37,26 +45,30 @@ def when(record: history.RunRecord) -> str:
 
 def name(run_id: str) -> str:
     record = by_id[run_id]
-    return f"{when(record)} · {history.label(record)}"
+    return f"{when(record)} · {say(history.label(record))}"
 
 
 def _pct(value):
     return None if value is None else round(100 * value, 2)
 
 
+col = {
+    c: t(f"runs.col.{c}")
+    for c in ("started", "run", "kind", "result", "test", "val", "trained", "saved", "doctor")
+}
 rows = [
     {
-        "Started": datetime.fromtimestamp(r.created),
-        "Run": history.label(r),
-        "Kind": "fine-tuning" if r.kind == "finetune" else "training",
-        "Result": r.status,
-        "Test accuracy %": _pct(r.final.get("test_acc")),
-        "Validation accuracy %": _pct(r.final.get("val_acc")),
-        "Trained for": format_seconds(r.final["train_seconds"])
+        col["started"]: datetime.fromtimestamp(r.created),
+        col["run"]: say(history.label(r)),
+        col["kind"]: t("runs.kind.finetune") if r.kind == "finetune" else t("runs.kind.train"),
+        col["result"]: t(f"runs.status.{r.status}") if r.status in STATUSES else r.status,
+        col["test"]: _pct(r.final.get("test_acc")),
+        col["val"]: _pct(r.final.get("val_acc")),
+        col["trained"]: format_seconds(r.final["train_seconds"])
         if r.final.get("train_seconds")
         else "",
-        "Saved as": r.model or "",
-        "Doctor": "; ".join(d["title"] for d in r.diagnoses),
+        col["saved"]: r.model or "",
+        col["doctor"]: t("train.change.sep").join(finding(d, "title") for d in r.diagnoses),
     }
     for r in records
 ]
@@ -64,37 +76,36 @@ st.dataframe(
     pd.DataFrame(rows),
     hide_index=True,
     width="stretch",
-    column_config={"Started": st.column_config.DatetimeColumn(format="D MMM HH:mm:ss")},
+    column_config={col["started"]: st.column_config.DatetimeColumn(format="D MMM HH:mm:ss")},
 )
-st.caption("Click a column's title to sort by it.")
+st.caption(t("runs.sort"))
 
 # --- compare ------------------------------------------------------------------------------------
 
 state = st.session_state
 state[COMPARE_KEY] = [i for i in state.get(COMPARE_KEY, []) if i in by_id]  # deleted ones go
 chosen = st.multiselect(
-    "Runs to compare",
+    t("runs.compare.label"),
     list(by_id),
     key=COMPARE_KEY,
     format_func=name,
     max_selections=6,
-    placeholder="Choose 2 to 6 runs",
-    help="Their curves share one chart; the settings that differ are highlighted below.",
+    placeholder=t("runs.compare.placeholder"),
+    help=t("runs.compare.help"),
 )
 picked = [by_id[i] for i in chosen]
 
 if picked:
     x = st.radio(
-        "Along",
+        t("runs.along.label"),
         list(X_LABELS),
         format_func=X_LABELS.get,
         horizontal=True,
         key="runs_x",
-        help="Steps compare runs step for step; epochs by passes over the data; seconds by the "
-        "time it took.",
+        help=t("runs.along.help"),
     )
     if len(picked) == 1:
-        st.caption("Choose one more run to compare with this one.")
+        st.caption(t("runs.one_more"))
     loss_curves, acc_curves = [], []
     for r in picked:
         metric = "loss" if r.full_batch else "smooth_loss"
@@ -104,24 +115,29 @@ if picked:
     with left:
         st.plotly_chart(
             charts.compare_figure(
-                loss_curves, "Training loss", X_LABELS[x], "cross-entropy (log scale)", log_y=True
+                loss_curves,
+                t("charts.title.training_loss"),
+                X_LABELS[x],
+                t("charts.cross_entropy_log"),
+                log_y=True,
             ),
             config={"displayModeBar": False},
             key="compare_loss",
         )
-        st.caption(
-            "Training loss per step (smoothed for mini-batch runs). Lower is better; 2.3 is "
-            "guessing."
-        )
+        st.caption(t("runs.loss_caption"))
     with right:
         st.plotly_chart(
             charts.compare_figure(
-                acc_curves, "Validation accuracy", X_LABELS[x], "accuracy", percent=True
+                acc_curves,
+                t("charts.title.validation_accuracy"),
+                X_LABELS[x],
+                t("charts.accuracy"),
+                percent=True,
             ),
             config={"displayModeBar": False},
             key="compare_acc",
         )
-        st.caption("Accuracy on 5,000 validation images none of the runs trained on.")
+        st.caption(t("runs.acc_caption"))
 
     # The settings side by side, those that differ highlighted.
     differ = set(history.differing_settings(picked))
@@ -133,9 +149,10 @@ if picked:
         index=keys,
     )
     if len(picked) > 1:
-        st.markdown(f"**Settings** ({len(differ)} differ: {', '.join(sorted(differ)) or 'none'})")
+        names = ", ".join(sorted(differ)) or t("runs.differ_none")
+        st.markdown(t("runs.settings_differ", n=len(differ), names=names))
     else:
-        st.markdown("**Settings**")
+        st.markdown(t("runs.settings"))
     styled = table.style.apply(
         lambda row: ["background-color: #ffe8a3" if row.name in differ else "" for _ in row],
         axis=1,
@@ -143,26 +160,36 @@ if picked:
     st.dataframe(styled, width="stretch")
     for r in picked:
         for d in r.diagnoses:
-            st.caption(f"{name(r.id)}: the doctor read **{d['title']}**. {d['detail']}")
-        if r.reason and r.status == "failed":  # a divergence is explained by the doctor above
-            st.caption(f"{name(r.id)}: {r.reason}")
+            st.caption(
+                t(
+                    "runs.doctor_read",
+                    run=name(r.id),
+                    title=finding(d, "title"),
+                    detail=finding(d, "detail"),
+                )
+            )
+        if r.reason and r.status == FAILED:  # a divergence is explained by the doctor above
+            reason = from_tree(r.reason_said) if r.reason_said else r.reason
+            st.caption(f"{name(r.id)}: {say(reason)}")
 
     # --- act on the chosen runs ---------------------------------------------------------------
     a1, a2 = st.columns(2)
     trainable = [r for r in picked if r.kind == "train"]
     with a1:
         if st.button(
-            "Run again with one change",
+            t("runs.again.label"),
             icon=":material/replay:",
             disabled=len(trainable) != 1 or len(picked) != 1,
-            help="Opens Train with this run's setup filled in: change one thing, press Start, "
-            "then compare the two here. Choose one training run.",
+            help=t("runs.again.help"),
         ):
             r = trainable[0]
-            run_again(r.preset, r.config, history.label(r))
-    with a2, st.popover(f"Delete {len(picked)} run{'s' if len(picked) > 1 else ''}"):
-        st.write("The record of the run goes; a model it saved stays on the Models list.")
-        if st.button("Yes, delete", type="primary", key="runs_delete"):
+            run_again(r.preset, r.config, say(history.label(r)))
+    with (
+        a2,
+        st.popover(t("runs.delete.many" if len(picked) > 1 else "runs.delete.one", n=len(picked))),
+    ):
+        st.write(t("runs.delete.note"))
+        if st.button(t("runs.delete.yes"), type="primary", key="runs_delete"):
             for r in picked:
                 history.delete_run(runs_dir(), r.id)
             state.pop(COMPARE_KEY, None)

@@ -4,9 +4,10 @@ import streamlit as st
 
 from core.augment import AUGMENTS
 from core.jobs import DIVERGED, DONE, FAILED, PAUSED, QUEUED, STOPPED, get_manager
+from core.messages import Message
 from core.network import ACTIVATIONS, INITS
 from core.optim import OPTIMIZERS, SCHEDULES
-from core.runs.doctor import describe_change, slow_setup
+from core.runs.doctor import slow_setup
 from core.runs.estimate import estimate, over_budget
 from core.train import PRESET_LESSONS, PRESET_NOTES, PRESETS, preset
 from ui import charts
@@ -25,6 +26,7 @@ from ui.common import (
     train_job_view,
     training_progress,
 )
+from ui.i18n import say, t
 from ui.runs import diagnoses, update_diagnoses
 
 ensure_app_navigation()
@@ -48,16 +50,42 @@ FIELDS = (
 )
 
 
-PRESET_LABELS = {
-    "seed": "seed (the article)",
-    "quick": "quick",
-    "best": "best",
-    "exploding": "exploding rate",
-    "vanishing": "vanishing gradients",
-    "dead-relus": "dead ReLUs",
-    "overfitting": "overfitting",
-    "softmax": "no hidden layer",
-}
+def preset_label(name: str) -> str:
+    """A preset's name on its button, in the reader's language."""
+    return t(f"train.preset.name.{name}") if name in PRESETS else name
+
+
+def preset_note(name: str) -> str:
+    """What a preset is for (core.train.PRESET_NOTES, in the reader's language)."""
+    return t(f"train.preset.note.{name}") if name in PRESET_NOTES else ""
+
+
+CHANGE_FIELDS = ("lr", "hidden", "l2", "train_size", "activation", "augment", "epochs")
+
+
+def change_words(change: dict) -> str:
+    """'learning rate 0.001, activation relu': a doctor's change in words, for a button
+    (core.runs.doctor.describe_change, in the reader's language)."""
+    parts = []
+    for key, value in change.items():
+        if key == "hidden":
+            value = ", ".join(map(str, value)) if value else t("train.change.none")
+        elif key == "train_size" and value == 0:
+            value = t("train.change.all")
+        elif isinstance(value, float):
+            value = f"{value:g}"
+        field = t(f"train.change.field.{key}") if key in CHANGE_FIELDS else key.replace("_", " ")
+        parts.append(t("train.change.item", field=field, value=value))
+    return t("train.change.sep").join(parts)
+
+
+def setup_problem(e: Exception) -> str:
+    """Why the setup cannot run, in the reader's language."""
+    if isinstance(e.args[0] if e.args else None, Message):
+        return say(e)
+    if "Hidden layers" in str(e):  # ui.common.parse_hidden's refusal
+        return t("train_errors.hidden_text", got=repr(st.session_state.get("cfg_hidden")))
+    return str(e)
 
 
 def fill_setup(preset_name: str, values: dict) -> None:
@@ -81,20 +109,26 @@ def apply_change(change: dict) -> None:
     state = st.session_state
     for name, value in change.items():
         state[f"cfg_{name}"] = format_hidden(value) if name == "hidden" else value
-    state["setup_note"] = f"Applied the doctor's suggestion: {describe_change(change)}."
+    state["setup_note"] = t("train.applied", change=change_words(change))
     state["doctor_applied"] = True  # the panel's fragment reruns the whole page once
 
 
 def show_diagnosis(d, key: str, note: str = "") -> None:
     """One finding of the doctor: what it saw, with the numbers, and its one-click change."""
-    st.markdown(f"**{d.title}.** {d.detail} {d.advice}{note}")
+    title, detail = say(d.title), say(d.detail)
+    words = (
+        t("train.finding", title=title, detail=detail, advice=say(d.advice))
+        if d.advice
+        else t("train.finding_plain", title=title, detail=detail)
+    )
+    st.markdown(words + note)
     if d.change:
         st.button(
-            f"Apply to the setup: {describe_change(d.change)}",
+            t("train.apply", change=change_words(d.change)),
             key=key,
             on_click=apply_change,
             args=(d.change,),
-            help="Changes the setup above; press Start to try it.",
+            help=t("train.apply_help"),
         )
 
 
@@ -103,9 +137,7 @@ state = st.session_state
 if LOAD_SETUP in state:  # "Run again with one change" on the Runs page
     loaded = state.pop(LOAD_SETUP)
     fill_setup(loaded["preset"], loaded["values"])
-    state["setup_note"] = (
-        f"The setup of {loaded['label']} is loaded: change one thing and press Start."
-    )
+    state["setup_note"] = t("train.loaded", label=loaded["label"])
 elif any(f"cfg_{name}" not in state for name in ("preset", *FIELDS)):
     kept, attached = state.get(SETUP_KEY), train_job_view()
     if kept:  # the widgets were forgotten, this session's copy was not
@@ -115,146 +147,127 @@ elif any(f"cfg_{name}" not in state for name in ("preset", *FIELDS)):
     else:
         fill_setup("quick", {})
 
-st.title("Train a network")
-st.caption(
-    "Training runs in the background: go and draw while it learns, or reload the page; "
-    "the run carries on and this page finds it again."
-)
+st.title(t("train.title"))
+st.caption(t("train.intro"))
 
 # --- the setup ----------------------------------------------------------------------------------
 
 st.radio(
-    "Start from a preset",
+    t("train.preset.label"),
     list(PRESETS),
     key="cfg_preset",
     horizontal=True,
     on_change=apply_preset,
-    format_func=lambda name: PRESET_LABELS.get(name, name),
-    help="Each preset fills in the whole setup below; change any field to make it your own. "
-    "The last five each show one way training goes wrong; the doctor below the charts names it.",
+    format_func=preset_label,
+    help=t("train.preset.help"),
 )
 if st.session_state["cfg_preset"] in PRESET_LESSONS:
-    st.caption(f":orange[Failure to watch.] {PRESET_NOTES[st.session_state['cfg_preset']]}")
+    st.caption(t("train.preset.failure", note=preset_note(st.session_state["cfg_preset"])))
 else:
-    st.caption(PRESET_NOTES[st.session_state["cfg_preset"]])
+    st.caption(preset_note(st.session_state["cfg_preset"]))
 state.pop("doctor_applied", None)  # this full run redraws the setup: no second run needed
 if state.get("setup_note"):
     st.info(state.pop("setup_note"), icon=":material/tune:")
 
-with st.expander("Custom setup", expanded=False):
+with st.expander(t("train.custom"), expanded=False):
     c1, c2, c3, c4 = st.columns(4)
     with c1:
         st.text_input(
-            "Hidden layers",
+            t("train.field.hidden.label"),
             key="cfg_hidden",
-            help="Units per hidden layer, separated by commas: 256, or 512, 256 for two layers. "
-            "0-4 layers of 1-4096 units (none: no hidden layer, softmax regression); more "
-            "units learn more but train slower.",
+            help=t("train.field.hidden.help"),
         )
         st.selectbox(
-            "Activation",
+            t("train.field.activation.label"),
             ACTIVATIONS,
             key="cfg_activation",
-            help="The non-linearity after each hidden layer. ReLU is the usual choice; sigmoid "
-            "and tanh learn more slowly.",
+            help=t("train.field.activation.help"),
         )
         st.selectbox(
-            "Initial weights",
+            t("train.field.init.label"),
             INITS,
             key="cfg_init",
-            help="How the starting weights are drawn. auto: He for ReLU, LeCun otherwise; "
-            "uniform: the article's [-0.5, 0.5].",
+            help=t("train.field.init.help"),
         )
         st.number_input(
-            "Seed",
+            t("train.field.seed.label"),
             key="cfg_seed",
             step=1,
-            help="Any whole number. The same seed and setup repeat the same run exactly.",
+            help=t("train.field.seed.help"),
         )
     with c2:
         st.selectbox(
-            "Optimizer",
+            t("train.field.optimizer.label"),
             OPTIMIZERS,
             key="cfg_optimizer",
-            help="How each step uses the gradient. adam adapts the step for every weight and "
-            "is the safe choice; sgd is plain gradient descent, as in the article.",
+            help=t("train.field.optimizer.help"),
         )
         st.number_input(
-            "Learning rate",
+            t("train.field.lr.label"),
             key="cfg_lr",
             step=0.0005,
             format="%g",
-            help="The size of each step: about 0.0001-0.01 for adam, 0.01-0.5 for sgd. "
-            "Too large and training diverges; too small and it crawls.",
+            help=t("train.field.lr.help"),
         )
         st.number_input(
-            "Momentum",
+            t("train.field.momentum.label"),
             key="cfg_momentum",
             step=0.05,
             format="%g",
-            help="How much of the previous step carries over (adam's beta1), in [0, 1); 0.9 is "
-            "standard. Plain sgd ignores it.",
+            help=t("train.field.momentum.help"),
         )
     with c3:
         st.selectbox(
-            "Learning-rate schedule",
+            t("train.field.schedule.label"),
             SCHEDULES,
             key="cfg_schedule",
-            help="constant: the same rate throughout; cosine: eases down to 0 by the end; "
-            "step: multiplied by a factor every few epochs.",
+            help=t("train.field.schedule.help"),
         )
         if st.session_state["cfg_schedule"] == "step":
             st.number_input(
-                "Cut every (epochs)",
+                t("train.field.step_every.label"),
                 key="cfg_step_every",
                 step=1,
-                help="Epochs between learning-rate cuts, for the step schedule: 1-100.",
+                help=t("train.field.step_every.help"),
             )
             st.number_input(
-                "Cut factor",
+                t("train.field.step_gamma.label"),
                 key="cfg_step_gamma",
                 step=0.05,
                 format="%g",
-                help="What the learning rate is multiplied by at each cut, in (0, 1]; "
-                "0.1 is common.",
+                help=t("train.field.step_gamma.help"),
             )
         st.number_input(
-            "Batch size",
+            t("train.field.batch_size.label"),
             key="cfg_batch_size",
             step=32,
-            help="Images per step: 32-512 is typical. 0 uses every training image in each "
-            "step (full batch, as in the article): smooth but slow to learn.",
+            help=t("train.field.batch_size.help"),
         )
         st.number_input(
-            "Epochs",
+            t("train.field.epochs.label"),
             key="cfg_epochs",
             step=1,
-            help="Passes over the training images, 1-1000. quick needs 5; when validation "
-            "accuracy stops rising, more epochs stop helping.",
+            help=t("train.field.epochs.help"),
         )
     with c4:
         st.number_input(
-            "L2 weight decay",
+            t("train.field.l2.label"),
             key="cfg_l2",
             step=0.0001,
             format="%g",
-            help="Pulls the weights towards zero to curb overfitting: 0 to 0.01; 0.0001 is a "
-            "gentle start.",
+            help=t("train.field.l2.help"),
         )
         st.selectbox(
-            "Augmentation",
+            t("train.field.augment.label"),
             AUGMENTS,
             key="cfg_augment",
-            help="Random distortions of each batch, so the network sees new variants: shift, "
-            "affine (shift, rotate, scale) or elastic (also wobbles the strokes). Slower, but "
-            "more robust to real handwriting.",
+            help=t("train.field.augment.help"),
         )
         st.number_input(
-            "Training images",
+            t("train.field.train_size.label"),
             key="cfg_train_size",
             step=1000,
-            help="How many training images to learn from; 0 means all 55,000 (5,000 more are "
-            "kept apart for validation). Fewer is faster but learns less.",
+            help=t("train.field.train_size.help"),
         )
 
 config, problem = None, None
@@ -263,19 +276,19 @@ try:
     values["hidden"] = parse_hidden(values["hidden"])
     config = preset(st.session_state["cfg_preset"], **values)
 except (ValueError, TypeError) as e:
-    problem = str(e)
+    problem = setup_problem(e)
 if problem:
     st.error(problem)
 elif config != PRESETS[st.session_state["cfg_preset"]]:
-    st.caption(f"Customised {st.session_state['cfg_preset']} setup.")
+    st.caption(t("train.customised", preset=preset_label(st.session_state["cfg_preset"])))
 if config is not None:
     too_big = over_budget(config)
     if too_big:
-        st.error(too_big)
+        st.error(say(too_big))
         config = None
     else:
         guess = estimate(config)
-        st.caption(f"Estimate for this setup: {guess.describe()} on this machine.")
+        st.caption(t("train.estimate", estimate=say(guess.describe())))
         slow = slow_setup(guess.seconds, config.to_dict())
         if slow is not None:
             with st.container(border=True):
@@ -292,11 +305,11 @@ manager = get_manager()
 view = train_job_view()
 active = view is not None and view.active
 b1, b2, b3, _ = st.columns([1, 1, 1, 3])
-if b1.button("Start", type="primary", disabled=config is None or active, width="stretch"):
+if b1.button(t("train.start"), type="primary", disabled=config is None or active, width="stretch"):
     try:
         start_training(config, st.session_state["cfg_preset"])
     except ValueError as e:  # over budget, or the queue is full: say so, keep the old run
-        st.session_state["start_refused"] = str(e)
+        st.session_state["start_refused"] = say(e)
     else:
         st.session_state.pop("start_refused", None)
     st.rerun()
@@ -304,17 +317,17 @@ if st.session_state.get("start_refused"):
     st.error(st.session_state["start_refused"])
 paused = view is not None and view.status == PAUSED
 if b2.button(
-    "Resume" if paused else "Pause",
+    t("train.resume") if paused else t("train.pause"),
     disabled=not active or view.status == QUEUED or view.stop_requested,
     width="stretch",
 ):
     (manager.resume if paused else manager.pause)(view.id, owner_id())
     st.rerun()
-if b3.button("Stop", disabled=not active or view.stop_requested, width="stretch"):
+if b3.button(t("train.stop"), disabled=not active or view.stop_requested, width="stretch"):
     manager.stop(view.id, owner_id())
     st.rerun()
 if active:
-    st.caption("Stop this run to start another one.")
+    st.caption(t("train.stop_first"))
 
 # --- the live panel -----------------------------------------------------------------------------
 
@@ -326,7 +339,7 @@ def live_panel(was_active: bool) -> None:
         st.rerun()  # a suggestion changed the setup fields above: redraw the whole page
     view = train_job_view()
     if view is None:
-        st.info("Choose a setup and press **Start**. The charts fill in as the network learns.")
+        st.info(t("train.choose"))
         return
     if was_active and not view.active:
         st.rerun()  # finished: redraw the page once, with the results and the Save form
@@ -341,11 +354,11 @@ def live_panel(was_active: bool) -> None:
     config = {"displayModeBar": False}
     whole = full_batch(view)
     explain = (
-        (charts.EXPLAIN_LOSS_ITERATION, charts.EXPLAIN_LOSS_EVALUATED)
-        + (charts.EXPLAIN_ACCURACY_ITERATION,)
+        (t("charts.explain.loss_iteration"), t("charts.explain.loss_evaluated"))
+        + (t("charts.explain.accuracy_iteration"),)
         if whole
-        else (charts.EXPLAIN_LOSS_STEP, charts.EXPLAIN_LOSS_EVALUATED)
-        + (charts.EXPLAIN_ACCURACY_EPOCH,)
+        else (t("charts.explain.loss_step"), t("charts.explain.loss_evaluated"))
+        + (t("charts.explain.accuracy_epoch"),)
     )
     for column, name, key, build, data, words in (
         (c1, "step", step_key, charts.loss_per_step_figure, steps, explain[0]),
@@ -365,14 +378,10 @@ def doctor_panel(view, found) -> None:
         return
     preset_name = view.meta.get("preset")
     lesson = PRESET_LESSONS.get(preset_name)
-    st.markdown("**The doctor's reading**")
+    st.markdown(t("train.doctor_reading"))
     for d in found:
         with st.container(border=True):
-            named = (
-                f" :orange[This is the lesson of the {PRESET_LABELS[preset_name]} preset.]"
-                if d.code == lesson
-                else ""
-            )
+            named = t("train.lesson", preset=preset_label(preset_name)) if d.code == lesson else ""
             show_diagnosis(d, key=f"doctor_{view.id}_{d.code}", note=named)
 
 
@@ -401,55 +410,64 @@ if view is not None and view.finished:
     done = view.last.get("done")
     if view.status == DONE:
         st.success(
-            f"Finished: {done['test_acc']:.2%} of the 10,000 MNIST test digits read correctly "
-            f"after {format_seconds(done['train_seconds'])} of training. Try it on the Draw page."
+            t(
+                "train.result.finished",
+                acc=f"{done['test_acc']:.2%}",
+                time=format_seconds(done["train_seconds"]),
+            )
         )
     elif view.status == STOPPED and done:
-        unit = "iterations" if full_batch(view) else "steps"
+        which = "iterations" if full_batch(view) else "steps"
         st.warning(
-            f"Stopped after {done['step']:,} {unit}. The weights so far read "
-            f"{done['test_acc']:.2%} of the test digits correctly."
+            t(
+                f"train.result.stopped_{which}",
+                n=f"{done['step']:,}",
+                acc=f"{done['test_acc']:.2%}",
+            )
         )
     elif view.scoring:
         stopped = view.last.get("stopped") or view.last.get("step")  # the step it got to
-        steps = f" after {stopped['step']:,} steps" if stopped else ""
-        st.warning(f"Stopped{steps}. Scoring the weights so far on the test digits...")
+        st.warning(
+            t("train.result.scoring_after", n=f"{stopped['step']:,}")
+            if stopped
+            else t("train.result.scoring")
+        )
         st.fragment(_await_scores, run_every=0.5)()
     elif view.status == STOPPED:
-        st.warning("Stopped before training began.")
+        st.warning(t("train.result.stopped_early"))
     elif view.status == DIVERGED:
         # The doctor's reading above says why, with a learning rate that is safe to try.
-        st.error("Training diverged: the loss blew up. Nothing was saved.")
+        st.error(t("train.result.diverged"))
     elif view.status == FAILED:
-        st.error(f"Training failed: {view.error}")
+        st.error(t("train.result.failed", reason=say(view.error)))
     if run_speed(view):
-        st.caption(f"Speed: {run_speed(view)}")
+        st.caption(t("train.result.speed", speed=run_speed(view)))
 
     if done:
-        st.subheader("Save this model")
+        st.subheader(t("train.save.title"))
         name = st.text_input(
-            "Save as",
+            t("train.save.as"),
             key="save_name",
             placeholder="my-model",
-            help="Letters, digits, '-' and '_'. The shipped 'default' is never replaced.",
+            help=t("train.save.help"),
         ).strip()
         conflict = st.session_state.get("save_conflict") == name and name
-        replace = conflict and st.checkbox(f"Yes, replace the existing model {name!r}")
-        if st.button("Save", disabled=not name):
+        replace = conflict and st.checkbox(t("train.save.replace", name=repr(name)))
+        if st.button(t("train.save.button"), disabled=not name):
             try:
                 save_trained(name, overwrite=bool(replace))
             except FileExistsError:
                 st.session_state["save_conflict"] = name
                 st.rerun()
             except ValueError as e:
-                st.error(str(e))
+                st.error(say(e))
             else:
                 st.session_state.pop("save_conflict", None)
                 st.rerun()  # the sidebar picks up the new model
         if conflict:
-            st.warning(f"A model called {name!r} already exists. Tick the box to replace it.")
+            st.warning(t("train.save.conflict", name=repr(name)))
         elif st.session_state.get("saved_as"):
-            st.success(f"Saved as {st.session_state['saved_as']}; it is now the model in use.")
+            st.success(t("train.save.saved", name=st.session_state["saved_as"]))
 
 # --- the doctor's reading of a finished run (last: its unit statistics take a moment) -----
 if view is not None and view.finished:

@@ -482,3 +482,232 @@ def test_a_refused_canvas_is_explained_in_chinese():
         canvas_from_png(b"not a png at all")
     assert str(refused.value).startswith("The drawing is not a readable image")
     assert i18n.said("zh", refused.value).startswith("这幅画不是可读取的图像")
+
+
+# --- Train and Runs, the doctor, and what core says about training -------------------------------
+
+TRAIN, RUNS = "pages/train.py", "pages/runs.py"
+TRAIN_RUNS = {
+    # page: (title key, texts that must show in Chinese, the English they replace)
+    TRAIN: ("train.title", ["从预设开始", "自定义设置", "开始"], ["Start from a preset", "Start"]),
+    RUNS: ("runs.title", ["要比较的训练", "点击列标题即可按该列排序"], ["Runs to compare"]),
+}
+
+
+def all_labels(at: AppTest) -> str:
+    """everything_shown, and the labels and help texts of the other widgets."""
+    parts = [everything_shown(at)]
+    for kind in ("radio", "multiselect", "text_input", "number_input", "checkbox"):
+        for e in at.get(kind):
+            parts += [e.proto.label, getattr(e.proto, "help", "")]
+    return "\n".join(parts)
+
+
+def no_raw_keys(text: str) -> None:
+    shown = set(re.split(r"[\s:：,，()（）*]+", text))
+    for key in i18n.catalog("en"):
+        assert key not in shown, f"raw key {key} shown"
+
+
+@pytest.mark.parametrize("page", list(TRAIN_RUNS))
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_train_and_runs_render_in_both_languages(shipped_model, runs_tmp, page, lang):
+    from tests.test_runs_pages import stored_run
+
+    stored_run(runs_tmp, "slow", 1.0, lr=1e-3)
+    stored_run(runs_tmp, "fast", 2.0, lr=3e-3)
+    at = open_page(page, {"lang": lang})
+    if page == RUNS:
+        at.multiselect(key="runs_compare").set_value(["slow", "fast"]).run()
+    assert not at.exception and not at.error
+    title_key, chinese, english = TRAIN_RUNS[page]
+    assert at.title[0].value == i18n.translate(lang, title_key)
+    text = all_labels(at)
+    no_raw_keys(text)
+    if page == RUNS:
+        columns = list(at.dataframe[0].value.columns)
+        assert columns[0] == i18n.translate(lang, "runs.col.started")
+    if lang == "zh":
+        assert han(text) > 60
+        for words in chinese:
+            assert words in text, words
+        for words in english:
+            assert words not in text.split("\n"), words
+    else:
+        assert han(text) == 0
+        for words in english:
+            assert words in text, words
+
+
+@pytest.mark.mnist
+def test_a_finished_and_a_diverged_run_read_in_chinese_on_train_and_runs(
+    shipped_model, mnist, runs_tmp
+):
+    from core import jobs
+    from core.runs import history
+    from tests.test_app_pages import set_tiny_setup, wait_for_job
+
+    at = open_page(TRAIN, {"lang": "zh"})
+    set_tiny_setup(at)
+    [start] = [b for b in at.button if b.label == "开始"]
+    start.click().run()
+    assert wait_for_job(at).status == jobs.DONE
+    at.run()
+    assert not at.exception
+    text = everything_shown(at)
+    no_raw_keys(text)
+    assert "完成：训练" in text and "保存这个模型" in text
+    assert "of the 10,000 MNIST test digits" not in text and "Save this model" not in text
+
+    at.number_input(key="cfg_lr").set_value(10.0).run()  # adam at 10: it diverges
+    [start] = [b for b in at.button if b.label == "开始"]
+    start.click().run()
+    assert wait_for_job(at).status == jobs.DIVERGED
+    at.run()
+    text = everything_shown(at)
+    no_raw_keys(text)
+    assert "学习率过高" in text and "训练发散了" in text
+    assert "Learning rate too high" not in text and "overshoots" not in text
+    [apply] = [b for b in at.button if b.label.startswith("应用到设置")]
+    assert apply.label.endswith("学习率 0.01")
+    apply.click().run()
+    at.run()
+    assert at.number_input(key="cfg_lr").value == 0.01
+
+    at.switch_page(RUNS).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert set(table["结果"]) == {"完成", "发散"}
+    assert "学习率过高" in " ".join(table["诊断"])
+    diverged = [r for r in history.list_runs(runs_tmp)[0] if r.status == "diverged"]
+    # its reason is kept with its key, so the Runs page says it in the reader's language
+    from ui.runs import from_tree
+
+    reason = from_tree(diverged[0].reason_said)
+    assert i18n.said("en", reason) == diverged[0].reason
+    assert i18n.said("zh", reason).startswith("训练发散了：第")
+    assert diverged[0].diagnoses[0]["said"]["title"]["key"] == "doctor.lr_too_high.title"
+
+
+def findings():
+    """A finding of every kind the doctor has, from made-up but plausible numbers."""
+    from core.runs import doctor
+    from core.train import preset
+
+    config = preset("quick").to_dict()
+    steps = [{"step": i, "loss": 2.3, "smooth_loss": 2.3} for i in range(0, 60)]
+    climbing = [{"step": i, "loss": 2.3 * 2**i, "smooth_loss": 2.3} for i in range(6)]
+    epochs = [
+        {"epoch": e, "train_loss": 1 / e, "val_loss": 0.3 + 0.1 * e, "train_acc": 0.9 + e / 100}
+        | {"val_acc": 0.9}
+        for e in range(1, 8)
+    ]
+    flat = [
+        {"epoch": e, "train_loss": 0.9, "val_loss": 0.9, "train_acc": 0.7, "val_acc": 0.7}
+        for e in range(1, 6)
+    ]
+    zigzag = [{"step": i, "loss": 1.0 + 0.3 * (i % 2), "smooth_loss": 1.0} for i in range(40)]
+    found = [
+        doctor.explosion(climbing, config),
+        doctor.explosion([{"step": 1, "loss": float("nan")}], config),
+        doctor.explosion([], config, diverged=True),
+        doctor.oscillation(zigzag, config | {"batch_size": 0, "optimizer": "sgd", "lr": 0.5}),
+        doctor.plateau(steps, config | {"lr": 1e-5}),
+        doctor.plateau(steps, config | {"activation": "sigmoid"}),
+        doctor.overfitting(epochs, config | {"train_size": 500}),
+        doctor.overfitting(epochs, config | {"l2": 1e-4, "augment": "affine"}),
+        doctor.underfitting(flat, config | {"hidden": []}),
+        doctor.underfitting(flat, config | {"hidden": [8]}),
+        doctor.dead_relus(doctor.UnitActivity("relu", 100, 60, 0, 5000), config),
+        doctor.saturated_units(doctor.UnitActivity("tanh", 100, 0, 60, 5000), config),
+        doctor.slow_setup(3600.0, config | {"epochs": 20}),
+        doctor.slow_setup(3600.0, config | {"epochs": 1}),
+    ]
+    assert all(d is not None for d in found), [d is None for d in found]
+    return found
+
+
+def test_every_doctor_finding_reads_the_same_in_english_and_is_translated():
+    for d in findings():
+        for part in (d.title, d.detail, d.advice):
+            assert i18n.said("en", part) == str(part), part
+            chinese = i18n.said("zh", part)
+            assert han(chinese) >= 2 and chinese != str(part), chinese
+            assert "{" not in chinese, chinese
+    nan = findings()[1]
+    assert i18n.said("zh", nan.detail).startswith("损失变成了 NaN（权重溢出）：学习率为")
+
+
+def test_a_bad_training_setup_is_explained_in_chinese_problem_by_problem():
+    from core.train import TrainConfig
+
+    with pytest.raises(ValueError) as caught:
+        TrainConfig(lr=-1.0, epochs=0, momentum=1.5)
+    english = str(caught.value)
+    assert english.startswith("Invalid training setup: learning rate must be")
+    assert i18n.said("en", caught.value) == english
+    chinese = i18n.said("zh", caught.value)
+    assert chinese.startswith("训练设置无效：学习率必须大于 0")
+    assert "动量必须在 [0, 1) 之内" in chinese and "轮数必须在 1 到 1000 之间" in chinese
+    assert "must be" not in chinese
+
+
+def test_a_bad_training_setup_shows_in_chinese_on_the_train_page(shipped_model):
+    at = open_page(TRAIN, {"lang": "zh"})
+    at.number_input(key="cfg_epochs").set_value(0).run()
+    assert not at.exception
+    errors = "\n".join(e.value for e in at.error)
+    assert "训练设置无效：轮数必须在 1 到 1000 之间" in errors, errors
+    at.text_input(key="cfg_hidden").set_value("abc").run()
+    errors = "\n".join(e.value for e in at.error)
+    assert "隐藏层是用逗号分隔的整数" in errors and "Hidden layers" not in errors
+
+
+def test_what_the_jobs_and_the_budget_say_is_translated():
+    from core.jobs import JobRefused
+    from core.runs.estimate import check_budget, estimate
+    from core.runs.local import exit_reason
+    from core.train import preset
+
+    config = preset("best", batch_size=0)
+    with pytest.raises(JobRefused) as caught:
+        check_budget(config, budget=1)
+    for said in (caught.value, exit_reason(-9), exit_reason(3), estimate(config).describe()):
+        assert i18n.said("en", said) == str(said if isinstance(said, str) else said.args[0])
+        assert han(i18n.said("zh", said)) >= 2, i18n.said("zh", said)
+    chinese = i18n.said("zh", caught.value)
+    assert "内存" in chinese and "把批量大小设为 128，或" in chinese
+    assert i18n.said("zh", exit_reason(-9)) == "训练进程意外结束，退出码 -9（SIGKILL）"
+
+
+def test_the_training_charts_speak_the_readers_language(monkeypatch):
+    from ui import charts
+
+    steps = [{"step": i, "loss": 2.3 / i, "smooth_loss": 2.3 / i} for i in range(1, 20)]
+    epochs = [{"epoch": 1, "train_loss": 0.5, "val_loss": 0.6, "train_acc": 0.8, "val_acc": 0.7}]
+
+    def shown() -> str:
+        figures = [
+            charts.loss_per_step_figure(steps),
+            charts.loss_per_step_figure([], full_batch=True),
+            charts.loss_per_epoch_figure(epochs),
+            charts.accuracy_per_epoch_figure(epochs, full_batch=True),
+            charts.probabilities_figure([0.1] * 10),
+        ]
+        return "\n".join(json.dumps(f.to_plotly_json(), ensure_ascii=False) for f in figures)
+
+    english = shown()
+    assert "Loss per step" in english and "batch loss" in english
+    monkeypatch.setattr(i18n, "language", lambda: "zh")
+    chinese = shown()
+    for words in (
+        "每一步的损失",
+        "批量损失",
+        "平滑后",
+        "交叉熵（对数刻度）",
+        "几次迭代之后会出现第一批点",
+    ):
+        assert words in chinese, words
+    for words in ("每一轮的损失", "准确率：训练集与验证集", "验证集", "数字 %{x}"):
+        assert words in chinese, words
+    assert "Loss per step" not in chinese and "batch loss" not in chinese

@@ -1,8 +1,9 @@
 """Plotly figure builders for the pages: training curves, the ten probabilities, a 28x28 image.
 
-Pure functions from plain lists and arrays to figures. They never import streamlit and never
-compute anything a page should know about; they only draw. Figures stay small (few traces, no
-animation) because the Train page rebuilds them twice a second.
+Pure functions from plain lists and arrays to figures. They never compute anything a page should
+know about; they only draw, with their words from the catalog (ui.i18n.t: the reader's language
+in the app, English outside a Streamlit run). The English constants below stay for reference.
+Figures stay small (few traces, no animation) because the Train page rebuilds them twice a second.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
+
+from ui.i18n import t
 
 RAW = "#9ecae1"  # light blue: noisy per-step values
 MAIN = "#1f77b4"  # blue: smoothed / training
@@ -85,7 +88,7 @@ def loss_per_step_figure(
         go.Scatter(
             x=x,
             y=[s["loss"] for s in steps],
-            name="loss" if full_batch else "batch loss",
+            name=t("charts.loss") if full_batch else t("charts.batch_loss"),
             mode="lines",
             line=dict(color=MAIN, width=2) if full_batch else dict(color=RAW, width=1),
         )
@@ -95,20 +98,20 @@ def loss_per_step_figure(
             go.Scatter(
                 x=x,
                 y=[s["smooth_loss"] for s in steps],
-                name="smoothed",
+                name=t("charts.smoothed"),
                 mode="lines",
                 line=dict(color=MAIN, width=2.5),
             )
         )
     fig = go.Figure(traces)
     fig.update_layout(
-        **_layout(LOSS_PER_ITERATION if full_batch else LOSS_PER_STEP, height),
-        xaxis_title=unit,
+        **_layout(t(f"charts.title.loss_per_{unit}"), height),
+        xaxis_title=t(f"charts.unit.{unit}"),
         # Full numbers on every tick: plotly's default log labels read as "5, 2, 0.1, 5".
-        yaxis=dict(title="cross-entropy (log scale)", type="log", tickformat=".2~g"),
+        yaxis=dict(title=t("charts.cross_entropy_log"), type="log", tickformat=".2~g"),
     )
     if not steps:
-        return _waiting(fig, f"The first points appear after a few {unit}s")
+        return _waiting(fig, t(f"charts.waiting.first_{unit}s"))
     return fig
 
 
@@ -120,14 +123,14 @@ def _epoch_figure(epochs, train_key, val_key, title, y_title, height, percent=Fa
             go.Scatter(
                 x=x,
                 y=[e[train_key] for e in epochs],
-                name="training",
+                name=t("charts.training"),
                 mode=mode,
                 line=dict(color=MAIN, width=2),
             ),
             go.Scatter(
                 x=x,
                 y=[e[val_key] for e in epochs],
-                name="validation",
+                name=t("charts.validation"),
                 mode=mode,
                 line=dict(color=VAL, width=2),
             ),
@@ -135,11 +138,11 @@ def _epoch_figure(epochs, train_key, val_key, title, y_title, height, percent=Fa
     )
     fig.update_layout(
         **_layout(title, height),
-        xaxis=dict(title=unit, rangemode="tozero"),
+        xaxis=dict(title=t(f"charts.unit.{unit}"), rangemode="tozero"),
         yaxis=dict(title=y_title, tickformat=".1%" if percent else None),
     )
     if not epochs:
-        return _waiting(fig, f"Appears after the first evaluated {unit}")
+        return _waiting(fig, t(f"charts.waiting.evaluated_{unit}"))
     return fig
 
 
@@ -147,10 +150,10 @@ def loss_per_epoch_figure(
     epochs: Sequence[dict], height: int = 300, full_batch: bool = False
 ) -> go.Figure:
     """Training and validation loss at each evaluation (per epoch, or per iteration)."""
-    title = LOSS_EVALUATED if full_batch else LOSS_PER_EPOCH
+    title = t("charts.title.loss_evaluated" if full_batch else "charts.title.loss_per_epoch")
     unit = "iteration" if full_batch else "epoch"
     return _epoch_figure(
-        epochs, "train_loss", "val_loss", title, "cross-entropy", height, unit=unit
+        epochs, "train_loss", "val_loss", title, t("charts.cross_entropy"), height, unit=unit
     )
 
 
@@ -158,10 +161,12 @@ def accuracy_per_epoch_figure(
     epochs: Sequence[dict], height: int = 300, full_batch: bool = False
 ) -> go.Figure:
     """Training and validation accuracy at each evaluation (per epoch, or per iteration)."""
-    title = ACCURACY_EVALUATED if full_batch else ACCURACY_PER_EPOCH
+    title = t(
+        "charts.title.accuracy_evaluated" if full_batch else "charts.title.accuracy_per_epoch"
+    )
     unit = "iteration" if full_batch else "epoch"
     return _epoch_figure(
-        epochs, "train_acc", "val_acc", title, "accuracy", height, percent=True, unit=unit
+        epochs, "train_acc", "val_acc", title, t("charts.accuracy"), height, percent=True, unit=unit
     )
 
 
@@ -197,7 +202,7 @@ def compare_figure(
     fig.update_layout(legend=dict(orientation="v", y=-0.25, yanchor="top", x=0, xanchor="left"))
     fig.update_layout(margin=dict(l=10, r=10, t=40, b=10))
     if not any(len(xs) for _, xs, _ in curves):
-        return _waiting(fig, "These runs recorded no points of this kind")
+        return _waiting(fig, t("charts.waiting.no_points"))
     return fig
 
 
@@ -213,20 +218,21 @@ def probabilities_figure(probs: Sequence[float], height: int = 260) -> go.Figure
             text=[f"{p:.0%}" if p >= 0.01 else "" for p in probs],
             textposition="outside",
             cliponaxis=False,
-            hovertemplate="digit %{x}: %{y:.2%}<extra></extra>",
+            hovertemplate=t("charts.hover.digit") + "<extra></extra>",
         )
     )
     fig.update_layout(
-        **_layout("Probabilities", height),
-        xaxis=dict(title="digit", type="category"),
+        **_layout(t("charts.title.probabilities"), height),
+        xaxis=dict(title=t("charts.digit"), type="category"),
         yaxis=dict(range=[0, 1.08], tickformat=".0%", showgrid=True),
         showlegend=False,
     )
     return fig
 
 
-def digit_image_figure(image, title: str = "What the network sees", height: int = 260):
+def digit_image_figure(image, title: str | None = None, height: int = 260):
     """A 28x28 image in [0, 1] as a grey heatmap, row 0 at the top as on the canvas."""
+    title = t("charts.title.network_sees") if title is None else title
     fig = go.Figure(
         go.Heatmap(
             z=image,
@@ -234,7 +240,7 @@ def digit_image_figure(image, title: str = "What the network sees", height: int 
             zmax=1,
             colorscale="gray",
             showscale=False,
-            hovertemplate="row %{y}, column %{x}: %{z:.2f}<extra></extra>",
+            hovertemplate=t("charts.hover.pixel") + "<extra></extra>",
         )
     )
     fig.update_layout(

@@ -13,6 +13,7 @@ import streamlit as st
 
 from core import jobs
 from core.jobs import JobView, get_manager
+from core.messages import Message
 from core.runs import doctor, history
 from core.runs.loop import to_float
 from ui.common import owner_id, runs_dir, train_job_id
@@ -73,6 +74,23 @@ def diagnoses(view: JobView | None, units: bool = True) -> list[doctor.Diagnosis
     )
 
 
+def message_tree(text):
+    """A Message as JSON-safe data ({key, en, params}, nested), so a run's record can be said
+    in the reader's language when it is read back; any other text as it is."""
+    if not isinstance(text, Message):
+        return text if text is None or isinstance(text, int | float) else str(text)
+    params = {k: message_tree(v) for k, v in text.params.items()}
+    return {"key": text.key, "en": str(text), "params": params}
+
+
+def from_tree(data):
+    """message_tree's inverse: the Message again (or the plain text)."""
+    if isinstance(data, dict) and {"key", "en", "params"} <= set(data):
+        params = {k: from_tree(v) for k, v in dict(data["params"]).items()}
+        return Message(str(data["key"]), str(data["en"]), **params)
+    return data
+
+
 def record(view: JobView, found: list[doctor.Diagnosis] | None = None) -> history.RunRecord:
     """Write one finished job to the history (replacing an earlier record of it)."""
     kind = _kind(view)
@@ -97,8 +115,17 @@ def record(view: JobView, found: list[doctor.Diagnosis] | None = None) -> histor
         start=last.get("start"),
         final=last.get("done"),
         reason=reason,
+        reason_said=message_tree(reason) if isinstance(reason, Message) else None,
         base_model=view.meta.get("base"),
-        diagnoses=[{"code": d.code, "title": d.title, "detail": d.detail} for d in found],
+        diagnoses=[
+            {
+                "code": d.code,
+                "title": d.title,
+                "detail": d.detail,
+                "said": {"title": message_tree(d.title), "detail": message_tree(d.detail)},
+            }
+            for d in found
+        ],
     )
     history.save_run(runs_dir(), rec)
     return rec

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from core.messages import Message
 from core.network import Network, activation_fns
 
 # Codes of the diagnoses, used by the presets to name their lesson.
@@ -60,6 +61,8 @@ class Diagnosis:
     """One finding: what was seen (with its numbers) and one change that would help."""
 
     code: str  # one of the codes above
+    # title, detail and advice are Messages (English strs with a catalog key: doctor.*), so a
+    # page can say them in the reader's language; the CLI and the tests read the English.
     title: str  # a few words: "Learning rate too high"
     detail: str  # what the numbers show, in a sentence or two
     numbers: dict = field(default_factory=dict)  # the figures that triggered it
@@ -158,6 +161,10 @@ def describe_change(change: dict) -> str:
 # --- rules over the loss per step ---------------------------------------------------------------
 
 
+def _try_lr(lr: float) -> Message:
+    return Message("doctor.try_lr", f"Try learning rate {lr:g}.", lr=f"{lr:g}")
+
+
 def _losses(steps: Sequence[dict]) -> list[float]:
     return [float(s["loss"]) for s in steps]
 
@@ -177,21 +184,34 @@ def explosion(steps: Sequence[dict], config: dict, diverged: bool = False) -> Di
     bad = [s["step"] for s in steps if not math.isfinite(s["loss"])]
     at = bad[0] if bad else next((s["step"] for s in steps if s["loss"] == peak), 0)
     new = lower_lr(config)
-    what = (
-        "the loss became NaN (the weights overflowed)"
-        if blew_up
-        else f"the loss climbed from {first:.2f} to {peak:.2f} by step {at}"
-        if finite
-        else "the run diverged"
-    )
+    if blew_up:
+        what = Message("doctor.lr_too_high.nan", "The loss became NaN (the weights overflowed)")
+    elif finite:
+        first_s, peak_s = f"{first:.2f}", f"{peak:.2f}"
+        what = Message(
+            "doctor.lr_too_high.climbed",
+            f"The loss climbed from {first_s} to {peak_s} by step {at}",
+            first=first_s,
+            peak=peak_s,
+            step=at,
+        )
+    else:
+        what = Message("doctor.lr_too_high.diverged", "The run diverged")
+    lr, optimizer = f"{config['lr']:g}", config["optimizer"]
     return Diagnosis(
         LR_TOO_HIGH,
-        "Learning rate too high",
-        f"{what[0].upper()}{what[1:]}: with learning rate {config['lr']:g} each "
-        f"{config['optimizer']} step overshoots, and the next one overshoots further.",
+        Message("doctor.lr_too_high.title", "Learning rate too high"),
+        Message(
+            "doctor.lr_too_high.detail",
+            f"{what}: with learning rate {lr} each {optimizer} step overshoots, and the next one "
+            f"overshoots further.",
+            what=what,
+            lr=lr,
+            optimizer=optimizer,
+        ),
         {"first_loss": first, "peak_loss": peak, "step": at, "lr": config["lr"]},
         {"lr": new} if new else {},
-        f"Try learning rate {new:g}." if new else "Try the quick preset's setup.",
+        _try_lr(new) if new else Message("doctor.try_quick", "Try the quick preset's setup."),
     )
 
 
@@ -213,14 +233,27 @@ def oscillation(steps: Sequence[dict], config: dict) -> Diagnosis | None:
     if share < OSCILLATION_UPS or jump < OSCILLATION_JUMP:
         return None
     new = lower_lr(config, factor=3.0)
+    n, up, by = len(losses), f"{share:.0%}", f"{jump:.0%}"
     return Diagnosis(
         LR_OSCILLATES,
-        "Learning rate on the high side: the loss zigzags",
-        f"In the last {len(losses)} iterations the loss went up {share:.0%} of the time, by "
-        f"{jump:.0%} on average: each step jumps across the valley instead of down it.",
+        Message("doctor.lr_oscillates.title", "Learning rate on the high side: the loss zigzags"),
+        Message(
+            "doctor.lr_oscillates.detail",
+            f"In the last {n} iterations the loss went up {up} of the time, by {by} on average: "
+            f"each step jumps across the valley instead of down it.",
+            n=n,
+            up=up,
+            by=by,
+        ),
         {"up_share": share, "mean_jump": jump, "lr": config["lr"]},
         {"lr": new} if new else {},
-        f"Try learning rate {new:g} for a smoother descent." if new else "",
+        Message(
+            "doctor.lr_oscillates.advice",
+            f"Try learning rate {new:g} for a smoother descent.",
+            lr=f"{new:g}",
+        )
+        if new
+        else "",
     )
 
 
@@ -237,28 +270,49 @@ def plateau(steps: Sequence[dict], config: dict) -> Diagnosis | None:
     if loss <= PLATEAU_RATIO * first or loss < 0.5 * LN10:
         return None
     numbers = {"first_loss": first, "loss": loss, "step": at, "lr": config["lr"]}
-    drop = 1 - loss / first
+    drop, first_s, loss_s = f"{1 - loss / first:.0%}", f"{first:.2f}", f"{loss:.2f}"
     if config.get("activation") in ("sigmoid", "tanh"):
+        activation = config["activation"]
+        peak = "0.25" if activation == "sigmoid" else "1"
         return Diagnosis(
             VANISHING,
-            "Vanishing gradients: the loss crawls",
-            f"After {at} steps the loss fell only {drop:.0%} (from {first:.2f} to {loss:.2f}). "
-            f"{config['activation']}'s slope is small away from 0 (at most "
-            f"{'0.25' if config['activation'] == 'sigmoid' else '1'}), so the gradient shrinks "
-            f"at every layer on its way back and the first weights hardly change.",
+            Message("doctor.vanishing.title", "Vanishing gradients: the loss crawls"),
+            Message(
+                "doctor.vanishing.detail",
+                f"After {at} steps the loss fell only {drop} (from {first_s} to {loss_s}). "
+                f"{activation}'s slope is small away from 0 (at most {peak}), so the gradient "
+                f"shrinks at every layer on its way back and the first weights hardly change.",
+                step=at,
+                drop=drop,
+                first=first_s,
+                loss=loss_s,
+                activation=activation,
+                peak=peak,
+            ),
             numbers,
             {"activation": "relu"},
-            "Try ReLU, whose slope is 1 wherever a unit is active.",
+            Message(
+                "doctor.vanishing.advice", "Try ReLU, whose slope is 1 wherever a unit is active."
+            ),
         )
     new = higher_lr(config)
+    lr = f"{config['lr']:g}"
     return Diagnosis(
         LR_TOO_LOW,
-        "Learning rate too low: a plateau from the start",
-        f"After {at} steps the loss fell only {drop:.0%} (from {first:.2f} to {loss:.2f}): the "
-        f"steps of size {config['lr']:g} are too small to get anywhere.",
+        Message("doctor.lr_too_low.title", "Learning rate too low: a plateau from the start"),
+        Message(
+            "doctor.lr_too_low.detail",
+            f"After {at} steps the loss fell only {drop} (from {first_s} to {loss_s}): the steps "
+            f"of size {lr} are too small to get anywhere.",
+            step=at,
+            drop=drop,
+            first=first_s,
+            loss=loss_s,
+            lr=lr,
+        ),
         numbers,
         {"lr": new} if new else {},
-        f"Try learning rate {new:g}." if new else "Try the adam optimizer.",
+        _try_lr(new) if new else Message("doctor.try_adam", "Try the adam optimizer."),
     )
 
 
@@ -279,21 +333,53 @@ def overfitting(epochs: Sequence[dict], config: dict) -> Diagnosis | None:
         return None
     train_size = int(config.get("train_size", 0) or 0)
     if train_size and train_size < 20_000:
-        change, advice = {"train_size": 0}, "Train on every image: more data is the surest cure."
+        change = {"train_size": 0}
+        advice = Message(
+            "doctor.overfitting.more_data", "Train on every image: more data is the surest cure."
+        )
     elif not config.get("l2"):
-        change, advice = {"l2": 1e-4}, "Try L2 weight decay 0.0001, which keeps weights small."
+        change = {"l2": 1e-4}
+        advice = Message(
+            "doctor.overfitting.l2", "Try L2 weight decay 0.0001, which keeps weights small."
+        )
     elif config.get("augment", "none") == "none":
-        change, advice = {"augment": "affine"}, "Try affine augmentation: new variants each time."
+        change = {"augment": "affine"}
+        advice = Message(
+            "doctor.overfitting.augment", "Try affine augmentation: new variants each time."
+        )
     else:
         stop = max(1, int(math.ceil(evals[best]["epoch"])))
-        change, advice = {"epochs": stop}, f"Stop at epoch {stop}, where validation was best."
+        change = {"epochs": stop}
+        advice = Message(
+            "doctor.overfitting.stop",
+            f"Stop at epoch {stop}, where validation was best.",
+            epoch=stop,
+        )
+    words = {
+        "best_epoch": f"{evals[best]['epoch']:g}",
+        "best_loss": f"{evals[best]['val_loss']:.3f}",
+        "rise": f"{rise:.0%}",
+        "val_loss": f"{last['val_loss']:.3f}",
+        "train_loss": f"{last['train_loss']:.3f}",
+        "train_acc": f"{last['train_acc']:.1%}",
+        "val_acc": f"{last['val_acc']:.1%}",
+    }
     return Diagnosis(
         OVERFITTING,
-        "Overfitting: it memorises the training images",
-        f"Validation loss was lowest at epoch {evals[best]['epoch']:g} "
-        f"({evals[best]['val_loss']:.3f}) and has risen {rise:.0%} since (now "
-        f"{last['val_loss']:.3f}), while training loss kept falling to {last['train_loss']:.3f}: "
-        f"training accuracy {last['train_acc']:.1%}, validation {last['val_acc']:.1%}.",
+        Message("doctor.overfitting.title", "Overfitting: it memorises the training images"),
+        Message(
+            "doctor.overfitting.detail",
+            "Validation loss was lowest at epoch {best_epoch} ({best_loss}) and has risen {rise} "
+            "since (now {val_loss}), while training loss kept falling to {train_loss}: training "
+            "accuracy {train_acc}, validation {val_acc}.".format(**words),
+            best_epoch=words["best_epoch"],
+            best_loss=words["best_loss"],
+            rise=words["rise"],
+            val_loss=words["val_loss"],
+            train_loss=words["train_loss"],
+            train_acc=words["train_acc"],
+            val_acc=words["val_acc"],
+        ),
         {
             "best_epoch": evals[best]["epoch"],
             "best_val_loss": evals[best]["val_loss"],
@@ -317,16 +403,36 @@ def underfitting(epochs: Sequence[dict], config: dict) -> Diagnosis | None:
     change = 1 - last["train_loss"] / before["train_loss"] if before["train_loss"] else 0.0
     if min(last["train_loss"], last["val_loss"]) < UNDERFIT_LOSS or change > UNDERFIT_CHANGE:
         return None
-    shape = "no hidden layer" if not hidden else f"a hidden layer of only {min(hidden)} units"
+    shape = (
+        Message("doctor.underfitting.no_hidden", "no hidden layer")
+        if not hidden
+        else Message(
+            "doctor.underfitting.few_units",
+            f"a hidden layer of only {min(hidden)} units",
+            n=min(hidden),
+        )
+    )
+    train_loss, val_loss, better = (
+        f"{last['train_loss']:.3f}",
+        f"{last['val_loss']:.3f}",
+        f"{change:.0%}",
+    )
     return Diagnosis(
         UNDERFITTING,
-        "Underfitting: the network is too simple",
-        f"Training loss {last['train_loss']:.3f} and validation loss {last['val_loss']:.3f} "
-        f"are both high and barely moving ({change:.0%} better over the last third): with "
-        f"{shape}, it cannot draw the boundaries between the digits that it would need.",
+        Message("doctor.underfitting.title", "Underfitting: the network is too simple"),
+        Message(
+            "doctor.underfitting.detail",
+            f"Training loss {train_loss} and validation loss {val_loss} are both high and barely "
+            f"moving ({better} better over the last third): with {shape}, it cannot draw the "
+            f"boundaries between the digits that it would need.",
+            train_loss=train_loss,
+            val_loss=val_loss,
+            better=better,
+            shape=shape,
+        ),
         {"train_loss": last["train_loss"], "val_loss": last["val_loss"], "change": change},
         {"hidden": (256,)},
-        "Try one hidden layer of 256 units.",
+        Message("doctor.underfitting.advice", "Try one hidden layer of 256 units."),
     )
 
 
@@ -342,15 +448,34 @@ def dead_relus(activity: UnitActivity | None, config: dict) -> Diagnosis | None:
     lo, hi = safe_lr_range(config["optimizer"])
     if config["lr"] > hi:
         new = lower_lr(config)
-        change, advice = {"lr": new}, f"Try learning rate {new:g}: big steps knock units out."
+        change = {"lr": new}
+        advice = Message(
+            "doctor.dead_relus.lower_lr",
+            f"Try learning rate {new:g}: big steps knock units out.",
+            lr=f"{new:g}",
+        )
     else:
-        change, advice = {"activation": "leaky_relu"}, "Try leaky ReLU, which never goes silent."
+        change = {"activation": "leaky_relu"}
+        advice = Message("doctor.dead_relus.leaky", "Try leaky ReLU, which never goes silent.")
+    dead, units, share, images = (
+        f"{activity.dead:,}",
+        f"{activity.units:,}",
+        f"{activity.dead_share:.0%}",
+        f"{activity.images:,}",
+    )
     return Diagnosis(
         DEAD_RELUS,
-        "Dead ReLUs",
-        f"{activity.dead:,} of {activity.units:,} hidden units ({activity.dead_share:.0%}) "
-        f"output 0 for every one of the {activity.images:,} validation images. A dead unit's "
-        f"slope is 0, so no gradient ever reaches it again: the network works with what is left.",
+        Message("doctor.dead_relus.title", "Dead ReLUs"),
+        Message(
+            "doctor.dead_relus.detail",
+            f"{dead} of {units} hidden units ({share}) output 0 for every one of the {images} "
+            f"validation images. A dead unit's slope is 0, so no gradient ever reaches it again: "
+            f"the network works with what is left.",
+            dead=dead,
+            units=units,
+            share=share,
+            images=images,
+        ),
         {"dead": activity.dead, "units": activity.units, "share": activity.dead_share},
         change,
         advice,
@@ -363,20 +488,36 @@ def saturated_units(activity: UnitActivity | None, config: dict) -> Diagnosis | 
         return None
     if activity.saturated_share < SATURATED_SHARE:
         return None
+    words = {
+        "saturated": f"{activity.saturated:,}",
+        "units": f"{activity.units:,}",
+        "share": f"{activity.saturated_share:.0%}",
+        "activation": activity.activation,
+        "slope": f"{SATURATED_SLOPE:.0%}",
+    }
     return Diagnosis(
         SATURATED,
-        "Saturated units",
-        f"{activity.saturated:,} of {activity.units:,} hidden units "
-        f"({activity.saturated_share:.0%}) sit in {activity.activation}'s flat tails on the "
-        f"validation images (their mean slope is under {SATURATED_SLOPE:.0%} of the peak), so "
-        f"little gradient passes through them.",
+        Message("doctor.saturated.title", "Saturated units"),
+        Message(
+            "doctor.saturated.detail",
+            "{saturated} of {units} hidden units ({share}) sit in {activation}'s flat tails on "
+            "the validation images (their mean slope is under {slope} of the peak), so little "
+            "gradient passes through them.".format(**words),
+            saturated=words["saturated"],
+            units=words["units"],
+            share=words["share"],
+            activation=words["activation"],
+            slope=words["slope"],
+        ),
         {
             "saturated": activity.saturated,
             "units": activity.units,
             "share": activity.saturated_share,
         },
         {"activation": "relu"},
-        "Try ReLU, which does not saturate for positive inputs.",
+        Message(
+            "doctor.saturated.advice", "Try ReLU, which does not saturate for positive inputs."
+        ),
     )
 
 
@@ -390,17 +531,26 @@ def slow_setup(estimated_seconds: float | None, config: dict) -> Diagnosis | Non
     epochs = int(config.get("epochs", 1))
     fewer = max(1, int(epochs * SLOW_TARGET / estimated_seconds))
     change = {"epochs": fewer} if fewer < epochs else {}
-    minutes = estimated_seconds / 60
+    minutes = f"{estimated_seconds / 60:.0f}"
+    shorter = f"{estimated_seconds * fewer / epochs / 60:.0f}"
     return Diagnosis(
         SLOW,
-        "This will take a while",
-        f"This setup should take about {minutes:.0f} minutes on this machine.",
+        Message("doctor.slow.title", "This will take a while"),
+        Message(
+            "doctor.slow.detail",
+            f"This setup should take about {minutes} minutes on this machine.",
+            minutes=minutes,
+        ),
         {"seconds": estimated_seconds, "epochs": epochs},
         change,
-        f"Try {fewer} epochs first (about {estimated_seconds * fewer / epochs / 60:.0f} min) to "
-        f"see whether the setup learns."
+        Message(
+            "doctor.slow.fewer_epochs",
+            f"Try {fewer} epochs first (about {shorter} min) to see whether the setup learns.",
+            epochs=fewer,
+            minutes=shorter,
+        )
         if change
-        else "Try fewer or smaller hidden layers first.",
+        else Message("doctor.slow.smaller", "Try fewer or smaller hidden layers first."),
     )
 
 

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 
+from core.messages import Message
+
 MiB = 2**20
 WORKER_BASE = 60 * MiB  # Python, NumPy and the app's modules in a fresh worker process
 DATA_BYTES = 70_000 * 784 + 70_000  # the uint8 cache, mapped: pages count once touched
@@ -33,9 +35,14 @@ class Estimate:
     n_params: int
 
     def describe(self) -> str:
-        return (
-            f"about {format_bytes(self.memory)} of memory and {format_duration(self.seconds)} "
-            f"({format_duration(self.seconds_per_epoch)} per epoch)"
+        memory, total = format_bytes(self.memory), format_duration(self.seconds)
+        epoch = format_duration(self.seconds_per_epoch)
+        return Message(
+            "jobs.estimate",
+            f"about {memory} of memory and {total} ({epoch} per epoch)",
+            memory=memory,
+            total=total,
+            epoch=epoch,
         )
 
 
@@ -45,10 +52,13 @@ def format_bytes(n: float) -> str:
 
 def format_duration(seconds: float) -> str:
     if seconds < 60:
-        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+        n = f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"
+        return Message("jobs.seconds", f"{n} s", n=n)
     if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+        n = f"{seconds / 60:.0f}"
+        return Message("jobs.minutes", f"{n} min", n=n)
+    n = f"{seconds / 3600:.1f}"
+    return Message("jobs.hours", f"{n} h", n=n)
 
 
 @lru_cache(maxsize=1)
@@ -132,15 +142,28 @@ def over_budget(config, budget: int | None = None) -> str | None:
         return None
     fixes = []
     if not config.batch_size or config.batch_size > 1024:
-        fixes.append("a batch size of 128")
-    if max(config.hidden) > 1024 or len(config.hidden) > 2:
-        fixes.append("fewer or smaller hidden layers (for example 512, 256)")
+        fixes.append(Message("jobs.fix.batch", "a batch size of 128"))
+    if max(config.hidden, default=0) > 1024 or len(config.hidden) > 2:
+        fixes.append(
+            Message("jobs.fix.hidden", "fewer or smaller hidden layers (for example 512, 256)")
+        )
     if config.optimizer == "adam":
-        fixes.append("sgd or momentum instead of adam (less memory per weight)")
-    what = ", or ".join(fixes) or "a smaller setup"
-    return (
-        f"This setup needs {format_bytes(est.memory)} of memory, more than the "
-        f"{format_bytes(budget)} each run may use on this server. Try {what}."
+        fixes.append(
+            Message(
+                "jobs.fix.optimizer", "sgd or momentum instead of adam (less memory per weight)"
+            )
+        )
+    what = fixes[0] if fixes else Message("jobs.fix.smaller", "a smaller setup")
+    for more in fixes[1:]:
+        what = Message("jobs.fix.or", f"{what}, or {more}", a=what, b=more)
+    need, allowed = format_bytes(est.memory), format_bytes(budget)
+    return Message(
+        "jobs.over_budget",
+        f"This setup needs {need} of memory, more than the {allowed} each run may use on this "
+        f"server. Try {what}.",
+        need=need,
+        allowed=allowed,
+        what=what,
     )
 
 

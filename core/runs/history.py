@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from core.fileio import atomic_write_json
+from core.messages import Message
 
 FORMAT_VERSION = 1
 MAX_POINTS = 400  # per series: enough for a smooth curve, small enough for a quick file
@@ -43,6 +44,9 @@ class RunRecord:
     model: str | None = None  # the name it was saved under, if saved
     base_model: str | None = None  # for fine-tuning: the model it started from
     diagnoses: list[dict] = field(default_factory=list)  # the doctor's findings at the end
+    # The reason as a catalog key with its values ({key, en, params}), so a page can say it in
+    # the reader's language; None for reasons kept as plain text (and for older records).
+    reason_said: dict | None = None
     version: int = FORMAT_VERSION
 
     @property
@@ -107,6 +111,7 @@ def make_record(
     model: str | None = None,
     base_model: str | None = None,
     diagnoses: Iterable[dict] = (),
+    reason_said: dict | None = None,
 ) -> RunRecord:
     """A record from a run's events (dicts as the training loop yields them)."""
     if not RUN_ID.match(str(run_id)):
@@ -127,6 +132,7 @@ def make_record(
         model=model,
         base_model=base_model,
         diagnoses=[_plain(d) for d in diagnoses],
+        reason_said=reason_said,
     )
 
 
@@ -225,12 +231,23 @@ def label(record: RunRecord) -> str:
     """A short name for a run in lists and legends: preset, network, optimizer and rate."""
     c = record.config
     if record.kind == "finetune":
-        return f"fine-tune of {record.base_model or '?'} ({c.get('steps', '?')} steps)"
+        base, steps = record.base_model or "?", c.get("steps", "?")
+        return Message(
+            "runs.label.finetune", f"fine-tune of {base} ({steps} steps)", base=base, steps=steps
+        )
     sizes = "-".join(map(str, record.sizes or [784, *c.get("hidden", []), 10]))
-    name = record.preset or "custom"
+    name = record.preset or Message("runs.label.custom", "custom")
     if record.preset and not _is_preset(record.preset, c):
-        name += ", changed"
-    return f"{name}: {sizes}, {c.get('optimizer')} {c.get('lr', 0):g}"
+        name = Message("runs.label.changed", f"{name}, changed", preset=name)
+    optimizer, lr = c.get("optimizer"), f"{c.get('lr', 0):g}"
+    return Message(
+        "runs.label.train",
+        f"{name}: {sizes}, {optimizer} {lr}",
+        name=name,
+        sizes=sizes,
+        optimizer=optimizer,
+        lr=lr,
+    )
 
 
 def _is_preset(name: str, config: dict) -> bool:

@@ -15,6 +15,7 @@ import multiprocessing as mp
 import os
 import threading
 
+from core.messages import Message
 from core.runs.board import WeightsBoard, board_path, read_board
 from core.runs.events import TERMINAL, Failed
 from core.runs.loop import Control
@@ -158,5 +159,14 @@ def exit_reason(exitcode: int | None) -> str:
             name = signal.Signals(-exitcode).name
         except ValueError:
             name = f"signal {-exitcode}"
-        return f"the training process ended unexpectedly, exit code {exitcode} ({name})"
-    return f"the training process ended unexpectedly, exit code {exitcode}"
+        return Message(
+            "jobs.ended_signal",
+            f"the training process ended unexpectedly, exit code {exitcode} ({name})",
+            code=exitcode,
+            signal=name,
+        )
+    return Message(
+        "jobs.ended",
+        f"the training process ended unexpectedly, exit code {exitcode}",
+        code=exitcode,
+    )

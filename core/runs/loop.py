@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.messages import Message
 from core.network import Network, backward, cross_entropy, forward, one_hot
 from core.optim import Optimizer, OptimizerState
 from core.runs.events import Diverged, Epoch, Step, Stopped
@@ -187,7 +188,7 @@ class Watch:
     def check(self, loss: float, P: np.ndarray) -> str | None:
         """None while training may go on; else what went wrong, in words."""
         if not math.isfinite(loss) or not np.isfinite(P).all():
-            return "the loss became NaN or infinite"
+            return Message("jobs.nan", "the loss became NaN or infinite")
         self.first = loss if self.first is None else self.first
         try:
             if self.climbed is None:
@@ -196,7 +197,13 @@ class Watch:
                 return None
             self.climbed += 1
             if loss <= self.prev or self.climbed >= self.climb_steps:
-                return f"the loss exploded from {self.first:.2f} to {max(loss, self.prev):.2f}"
+                first, peak = f"{self.first:.2f}", f"{max(loss, self.prev):.2f}"
+                return Message(
+                    "jobs.exploded",
+                    f"the loss exploded from {first} to {peak}",
+                    first=first,
+                    peak=peak,
+                )
             return None
         finally:
             self.prev = loss
