@@ -19,6 +19,7 @@ from core.data import Dataset
 from core.messages import Message
 from core.network import Network
 from core.optim import Optimizer, learning_rate
+from core.runs.doctor import lower_lr
 from core.runs.events import Done, Start, Stopped
 from core.runs.loop import Control, Interrupted, Plan, evaluate, fit, to_float
 from core.train import TrainConfig, load_data
@@ -235,9 +236,16 @@ def finetune(
         }
 
     def advice(what: str, step: int, epoch: float) -> str:
-        return (
-            f"Fine-tuning diverged at step {step}: {what}. The learning rate {config.lr:g} is "
-            f"too large. Try {config.lr / 10:g}. Nothing was saved."
+        safer = lower_lr({"optimizer": "adam", "lr": config.lr})  # inside Adam's safe range
+        lr, smaller = f"{config.lr:g}", f"{safer if safer else config.lr / 10:g}"
+        return Message(
+            "jobs.finetune_diverged",
+            f"Fine-tuning diverged at step {step}: {what}. The learning rate {lr} is "
+            f"too large. Try {smaller}. Nothing was saved.",
+            step=step,
+            what=what,
+            lr=lr,
+            smaller=smaller,
         )
 
     plan = Plan(

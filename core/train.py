@@ -374,12 +374,15 @@ def load_data(config: TrainConfig, progress=None) -> Dataset:
 
 
 def _divergence_advice(config: TrainConfig, what: str, step: int, epoch: float) -> str:
-    lr, smaller, n = f"{config.lr:g}", f"{config.lr / 10:g}", int(epoch) + 1
+    # The doctor's smaller rate stays inside the range the field's help gives for this optimizer,
+    # so following the advice never leads straight to another divergence (Adam at 10 -> 0.01).
+    safer = doctor.lower_lr(config.to_dict())
+    lr, smaller, n = f"{config.lr:g}", f"{safer if safer else config.lr / 10:g}", int(epoch) + 1
     return Message(
         "jobs.diverged",
         f"Training diverged: {what} at step {step} (epoch {n}). The learning rate "
         f"{lr} is too large for {config.optimizer}: the steps overshoot and the "
-        f"weights blow up. Try {smaller} (ten times smaller), or the 'quick' preset. "
+        f"weights blow up. Try {smaller}, or the 'quick' preset. "
         f"Nothing was saved.",
         what=what,
         step=step,
