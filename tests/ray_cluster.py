@@ -27,7 +27,7 @@ def free_port() -> int:
 
 class RayHead:
     def __init__(self, cpus: int = 2):
-        self.tmp = tempfile.mkdtemp(prefix="ray-i8-", dir="/tmp")  # short: socket paths
+        self.tmp = tempfile.mkdtemp(prefix="ray-t-", dir="/tmp")  # short: socket paths
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         # Token authentication stays on, with a token of its own (never ~/.ray's).
