@@ -413,11 +413,12 @@ def model_picker(key: str, label: str | None = None) -> Model | None:
         options.append(choice)  # a missing model stays visible, so its error makes sense
     if state.get(key) != choice:
         state[key] = choice
+    labels = {name: model_label(name) for name in options}  # said now, in this run's language
     st.selectbox(
         label or t("common.model"),
         options,
         key=key,
-        format_func=model_label,
+        format_func=labels.__getitem__,
         on_change=_sync_choice,
         args=(key,),
         help=t("common.picker_help"),
