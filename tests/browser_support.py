@@ -176,7 +176,10 @@ def go_to(page, link: str, heading: str) -> None:
 
 def stroke(page, points) -> None:
     """Draw one mouse stroke through canvas coordinates (x, y) on the drawable canvas."""
-    canvas = page.locator("canvas.upper-canvas")
+    # After Clear the new canvas mounts while the old one is still in the page until the rerun
+    # ends: wait until there is one, so the stroke lands on the canvas the app reads.
+    canvas = page.locator("canvas.upper-canvas")  # a locator sees into the component's shadow DOM
+    wait_for(lambda: canvas.count() == 1, page=page)
     canvas.wait_for()
     box = canvas.bounding_box()
     x0, y0 = box["x"], box["y"]
