@@ -133,8 +133,7 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for suffix in (".npz", ".json"):
-            shutil.copy2(ROOT / "weights" / f"default{suffix}", tmp / f"default{suffix}")
+        shutil.copy2(ROOT / "weights" / "default.npz", tmp / "default.npz")  # one file
         data = tmp / "data"
         data.mkdir()
         (data / paths.mnist_cache_file().name).symlink_to(paths.mnist_cache_file())

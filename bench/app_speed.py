@@ -116,8 +116,8 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for suffix in (".npz", ".json"):  # a scratch weights folder, so the repo stays as it is
-            shutil.copy2(ROOT / "weights" / f"default{suffix}", tmp / f"default{suffix}")
+        # A scratch weights folder, so the repo stays as it is (a model is one file).
+        shutil.copy2(ROOT / "weights" / "default.npz", tmp / "default.npz")
         server, url = start_streamlit(tmp, None, tmp / "streamlit.log")
         runs = {"app (worker process, browser watching)": [], "CLI, 1 BLAS thread": []}
         runs["CLI, 2 BLAS threads"] = []
