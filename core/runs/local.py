@@ -22,9 +22,20 @@ from core.runs.loop import Control
 
 log = logging.getLogger(__name__)
 
+WORKER_NICENESS = 10  # added to the worker's nice value (0 = the server's priority)
+
 
 def _worker_main(task, conn, stop_event, run_event, board, threads) -> None:
-    """The worker process: run the task, sending every event; a failure becomes a Failed event."""
+    """The worker process: run the task, sending every event; a failure becomes a Failed event.
+
+    It runs at a lower CPU priority than the web server: when training and pages compete for
+    the cores, the pages answer first and training takes what is left (it loses little, as the
+    server is idle most of the time).
+    """
+    try:
+        os.nice(WORKER_NICENESS)
+    except OSError:  # not allowed here: train at the server's priority
+        pass
     control = Control(stop_event, run_event, WeightsBoard(board) if board else None, threads)
     try:
         for event in task(control):
