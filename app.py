@@ -35,5 +35,5 @@ nav = st.navigation(
         ),
     ]
 )
-render_sidebar()
+render_sidebar(nav.url_path)
 nav.run()

@@ -88,9 +88,28 @@ def fill(page, label: str, value: str) -> None:
     page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]")
 
 
-def stop_latency(url: str, browser) -> float:
-    """Seconds from pressing Stop, in the middle of a run that is mostly evaluation, to
-    "Stopped" on the page."""
+# Times taken in the page itself: the click as the browser receives it, and the first DOM change
+# that puts "Stopped" at the start of the status line or of a notice (textContent: no layout).
+WATCH_STOP = """() => {
+    window.__stopClicked = null; window.__stoppedShown = null;
+    document.addEventListener('click', () => {
+        if (window.__stopClicked === null) window.__stopClicked = performance.now();
+    }, true);
+    const shown = () => Array.from(document.querySelectorAll(
+        '[data-testid=stMainBlockContainer] [data-testid=stProgress], ' +
+        '[data-testid=stMainBlockContainer] [data-testid=stAlert]'
+    )).some(e => e.textContent.trim().startsWith('Stopped'));
+    new MutationObserver(() => {
+        if (window.__stopClicked !== null && window.__stoppedShown === null && shown())
+            window.__stoppedShown = performance.now();
+    }).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def stop_latency(url: str, browser) -> tuple[float, float]:
+    """(seconds from the click to "Stopped" on the page as the page itself times them, the same
+    seen from Playwright, which adds its own click and polling), pressing Stop in the middle of
+    a run that is mostly evaluation."""
     page = new_tab(browser, url)
     page.get_by_text("Custom setup").click()
     fill(page, "Hidden layers", "2048, 2048")
@@ -99,13 +118,16 @@ def stop_latency(url: str, browser) -> float:
     fill(page, "Epochs", "50")
     button(page, "Start").click()
     page.get_by_text(re.compile(r"Epoch [2-9] of 50")).first.wait_for(timeout=300_000)
-    page.wait_for_timeout(300)  # one step is ~0.2 s here, an evaluation ~3 s
+    page.wait_for_timeout(300)  # one step is ~0.2 s here, an evaluation ~1-3 s
+    page.evaluate(WATCH_STOP)
     t0 = time.perf_counter()
     button(page, "Stop").click()
     page.get_by_text(re.compile(r"^Stopped")).first.wait_for(timeout=60_000)
-    seconds = time.perf_counter() - t0
+    seen = time.perf_counter() - t0
+    page.wait_for_function("() => window.__stoppedShown !== null", timeout=60_000)
+    in_page = page.evaluate("() => (window.__stoppedShown - window.__stopClicked) / 1000")
     page.context.close()
-    return seconds
+    return in_page, seen
 
 
 def main(argv=None) -> int:
@@ -131,7 +153,7 @@ def main(argv=None) -> int:
                     runs["CLI, 2 BLAS threads"].append(cli_run(2))
                     print("  (images/s, wall s):", {k: v[-1] for k, v in runs.items()}, flush=True)
                     stops.append(stop_latency(url, browser))
-                    print(f"  stop to 'Stopped': {stops[-1]:.2f} s", flush=True)
+                    print(f"  stop to 'Stopped' (page, Playwright): {stops[-1]}", flush=True)
                 browser.close()
         finally:
             stop_streamlit(server)
@@ -150,11 +172,13 @@ def main(argv=None) -> int:
         )
     print("(app wall: pressing Start to the finished message; CLI wall: the whole command.")
     print(" ratios are to the 2-thread CLI: higher is faster; targets >= 0.8)")
-    print(
-        f"Stop pressed mid-evaluation to 'Stopped' on the page: "
-        f"median {statistics.median(stops):.2f} s, all {', '.join(f'{x:.2f}' for x in stops)}"
-        " (target <= 0.5 s)"
-    )
+    for i, how in enumerate(("timed in the page", "seen from Playwright")):
+        times = [x[i] for x in stops]
+        print(
+            f"Stop pressed mid-evaluation to 'Stopped' on the page, {how}: median "
+            f"{statistics.median(times):.2f} s, all {', '.join(f'{x:.2f}' for x in times)}"
+            " (target <= 0.5 s)"
+        )
     return 0
 
 

@@ -4,7 +4,9 @@ Starts a real `streamlit run app.py` on 127.0.0.1, picks each preset on the Trai
 Debian's chromium, presses Start and times the wait until the run has ended (data loading and
 evaluation included), and reads the training seconds the app reports. Then trains the same
 preset with the CLI (`python -m core.train`, 1 BLAS thread like the app) for reference.
-These are the times the Train page and the README advertise. Runs go to a scratch folder.
+These are the times the Train page and the README advertise. Each row also sets the estimate the
+page shows before Start (`core.runs.estimate`, computed here the same way) beside the real wait
+(target: within 30%). Runs go to a scratch folder.
 Run: python bench/preset_times.py [--presets seed quick ...] [--no-cli]
 """
 
@@ -23,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from core.runs.estimate import estimate  # noqa: E402
 from core.train import PRESETS  # noqa: E402
 from tests.browser_support import (  # noqa: E402
     CHROMIUM,
@@ -96,17 +99,23 @@ def main(argv=None) -> int:
                 for name in args.presets:
                     seconds, status = app_time(url, browser, name)
                     cli = None if args.no_cli else cli_time(name)
-                    rows.append((name, seconds, cli, status))
-                    line = f"{name}: app {seconds:.1f} s, CLI {cli or 0:.1f} s | {status}"
+                    guess = estimate(PRESETS[name]).seconds
+                    rows.append((name, seconds, cli, guess))
+                    line = f"{name}: app {seconds:.1f} s, CLI {cli or 0:.1f} s, "
+                    line += f"estimate {guess:.1f} s | {status}"
                     print(line, flush=True)
                 browser.close()
         finally:
             stop_streamlit(server)
     print(f"\n{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at the end")
-    print(f"{'preset':<14}{'app, Start to end':>20}{'CLI reference':>16}")
-    for name, seconds, cli, _ in rows:
+    print(
+        f"{'preset':<14}{'app, Start to end':>20}{'CLI reference':>16}"
+        f"{'estimate before Start':>24}{'real / estimate':>18}"
+    )
+    for name, seconds, cli, guess in rows:
         ref = f"{cli:.1f} s" if cli is not None else "-"
-        print(f"{name:<14}{seconds:>18.1f} s{ref:>16}")
+        print(f"{name:<14}{seconds:>18.1f} s{ref:>16}{guess:>22.1f} s{seconds / guess:>18.2f}")
+    print("(real / estimate within 0.7-1.3 is the target; a run that diverges ends early)")
     return 0
 
 

@@ -50,6 +50,7 @@ MAX_QUEUED_PER_OWNER = 2  # runs one owner may have waiting in the queue
 MAX_QUEUE = 20  # runs waiting in the queue, all owners together
 REAP_EVERY = 10.0  # seconds between reaper passes
 STOP_GRACE = 0.2  # seconds a stopped worker has to leave its step before it is ended
+WATCH_WINDOW = 3.0  # seconds after a page's last heartbeat during which a core is kept for pages
 
 
 class JobRefused(ValueError):
@@ -237,6 +238,7 @@ class JobManager:
         max_queue: int = MAX_QUEUE,
         reap_every: float | None = REAP_EVERY,
         stop_grace: float = STOP_GRACE,
+        watch_window: float = WATCH_WINDOW,
         clock: Callable[[], float] = time.monotonic,
     ):
         from core.runs.local import LocalBackend
@@ -252,12 +254,15 @@ class JobManager:
         self.max_queued_per_owner = max_queued_per_owner
         self.max_queue = max_queue
         self.stop_grace = stop_grace
+        self.watch_window = watch_window
         self.clock = clock
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         self._queue: list[Job] = []
         self._running: set[str] = set()
         self._closed = threading.Event()
+        self._watch_timer: threading.Timer | None = None  # set while a page is watching
+        self._last_watch = 0.0
         if reap_every:
             threading.Thread(
                 target=self._reap_forever, args=(reap_every,), name="job-reaper", daemon=True
@@ -345,7 +350,41 @@ class JobManager:
         if job is None:
             return False
         job.set(last_seen=self.clock())
+        self._watched()
         return True
+
+    def _watched(self) -> None:
+        """A page is showing a job live. Its server and browser need CPU too: while pages
+        watch, the running jobs share one core less (on 2 cores a run alone gets 1 BLAS
+        thread, not 2). OpenBLAS threads that outnumber the free cores wait on each other, and
+        a 2-thread run with a page watching on 2 cores trains at a third of its speed
+        (`bench/app_speed.py`). When no page has looked for `watch_window` seconds, the core
+        goes back to training."""
+        with self._lock:
+            self._last_watch = time.monotonic()
+            if self._watch_timer is None and not self._closed.is_set():
+                self._arm_watch(self.watch_window)
+                self._balance_threads()
+
+    def _arm_watch(self, seconds: float) -> None:
+        timer = threading.Timer(seconds, self._watch_ended)
+        timer.daemon = True
+        self._watch_timer = timer
+        timer.start()
+
+    def _watch_ended(self) -> None:
+        with self._lock:
+            left = self._last_watch + self.watch_window - time.monotonic()
+            if left > 0 and not self._closed.is_set():
+                self._arm_watch(left)  # a heartbeat came since: look again when it expires
+                return
+            self._watch_timer = None
+            self._balance_threads()
+
+    @property
+    def watched(self) -> bool:
+        """Whether a page showed a job within the last `watch_window` seconds."""
+        return self._watch_timer is not None
 
     def pause(self, job_id: str, owner: str) -> bool:
         job = self._owned(job_id, owner)
@@ -489,6 +528,9 @@ class JobManager:
         self._closed.set()
         with self._lock:
             jobs = list(self._jobs.values())
+            if self._watch_timer is not None:
+                self._watch_timer.cancel()
+                self._watch_timer = None
         for job in jobs:
             self._stop(job)
         deadline = time.monotonic() + timeout
@@ -543,12 +585,14 @@ class JobManager:
 
     def _threads_each(self) -> list[int]:
         """BLAS threads for each running job, oldest first: the cores shared out (two for a run
-        alone on 2 cores, one each for two). A backend may fix its own (Ray: one per job)."""
+        alone on 2 cores, one each for two), less one core while a page watches (`_watched`).
+        A backend may fix its own (Ray: one per job)."""
         n = max(1, len(self._running))
         fixed = getattr(self.backend, "threads", None)
         if fixed:
             return [fixed] * n
-        each, extra = divmod(self.cores, n)
+        usable = self.cores - 1 if self.cores > 1 and self.watched else self.cores
+        each, extra = divmod(usable, n)
         return [max(1, each + (i < extra)) for i in range(n)]
 
     def _balance_threads(self) -> None:

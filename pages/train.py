@@ -1,5 +1,8 @@
 """Train: choose a setup, start a background training job, watch it learn, save the result."""
 
+import functools
+import time
+
 import streamlit as st
 
 from core.augment import AUGMENTS
@@ -12,6 +15,7 @@ from core.runs.estimate import estimate, over_budget
 from core.train import PRESET_LESSONS, PRESET_NOTES, PRESETS, preset
 from ui import charts
 from ui.common import (
+    LIVE_EVERY,
     LOAD_SETUP,
     SETUP_KEY,
     ensure_app_navigation,
@@ -31,6 +35,7 @@ from ui.runs import diagnoses, update_diagnoses
 
 ensure_app_navigation()
 
+CHART_EVERY = 2.0  # seconds between chart redraws while a run is live (the status: LIVE_EVERY)
 FIELDS = (
     "hidden",
     "activation",
@@ -316,16 +321,22 @@ if b1.button(t("train.start"), type="primary", disabled=config is None or active
 if st.session_state.get("start_refused"):
     st.error(st.session_state["start_refused"])
 paused = view is not None and view.status == PAUSED
-if b2.button(
+job_args = (view.id, owner_id()) if view is not None else None
+# Callbacks act before the page is drawn again, so one redraw shows the new state at once.
+b2.button(
     t("train.resume") if paused else t("train.pause"),
     disabled=not active or view.status == QUEUED or view.stop_requested,
     width="stretch",
-):
-    (manager.resume if paused else manager.pause)(view.id, owner_id())
-    st.rerun()
-if b3.button(t("train.stop"), disabled=not active or view.stop_requested, width="stretch"):
-    manager.stop(view.id, owner_id())
-    st.rerun()
+    on_click=manager.resume if paused else manager.pause,
+    args=job_args,
+)
+b3.button(
+    t("train.stop"),
+    disabled=not active or view.stop_requested,
+    width="stretch",
+    on_click=manager.stop,
+    args=job_args,
+)
 if active:
     st.caption(t("train.stop_first"))
 
@@ -333,8 +344,8 @@ if active:
 
 
 def live_panel(was_active: bool) -> None:
-    """Status, progress, the three charts and the doctor; redrawn twice a second while the job
-    is active."""
+    """Status, progress, the three charts and the doctor; redrawn every LIVE_EVERY seconds while
+    the job is active."""
     if st.session_state.pop("doctor_applied", False):
         st.rerun()  # a suggestion changed the setup fields above: redraw the whole page
     view = train_job_view()
@@ -365,7 +376,8 @@ def live_panel(was_active: bool) -> None:
         (c2, "epoch", epoch_key, charts.loss_per_epoch_figure, epochs, explain[1]),
         (c3, "acc", epoch_key, charts.accuracy_per_epoch_figure, epochs, explain[2]),
     ):
-        fig = figure(name, (*key, whole), lambda d, b=build: b(d, full_batch=whole), data)
+        build = functools.partial(build, full_batch=whole)
+        fig = figure(name, (*key, whole), build, data, live=view.active)
         column.plotly_chart(fig, config=config, key=f"chart_{name}")
         column.caption(words)
     if view.active:
@@ -385,16 +397,20 @@ def doctor_panel(view, found) -> None:
             show_diagnosis(d, key=f"doctor_{view.id}_{d.code}", note=named)
 
 
-def figure(name, key, build, data):
-    """Build a chart only when its data changed: the panel redraws twice a second, but the
-    epoch charts change once an epoch, and every rebuild takes CPU from the training thread."""
+def figure(name, key, build, data, live: bool):
+    """Build a chart only when its data changed, and during a run at most every CHART_EVERY
+    seconds: each new chart costs the browser about 60 ms of CPU to draw, which a laptop's
+    browser takes from the training run (`bench/app_speed.py`). A finished run's charts are
+    always whole."""
     memo = st.session_state.setdefault("train_figures", {})
-    if name not in memo or memo[name][0] != key:
-        memo[name] = (key, build(data))
-    return memo[name][1]
+    old = memo.get(name)
+    now = time.monotonic()
+    if old is None or (old[0] != key and (not live or now - old[2] >= CHART_EVERY)):
+        memo[name] = old = (key, build(data), now)
+    return old[1]
 
 
-st.fragment(live_panel, run_every=0.5 if active else None)(active)
+st.fragment(live_panel, run_every=LIVE_EVERY if active else None)(active)
 
 
 def _await_scores() -> None:

@@ -335,3 +335,33 @@ def test_a_second_run_takes_a_thread_from_the_first_and_gives_it_back_when_it_en
         assert wait_until(lambda: threads(a) == 2, 60)
     finally:
         m.shutdown()
+
+
+def test_a_run_watched_by_its_page_leaves_a_core_to_the_server_and_takes_it_back_after(
+    monkeypatch,
+):
+    """While the run's page sends heartbeats the server and the browser need CPU: a run alone on
+    2 cores trains with 1 BLAS thread, and gets its second back once the page stops looking."""
+    monkeypatch.setattr("core.threads.cores", lambda: 2)
+    m = JobManager(max_running=2, reap_every=None, watch_window=0.5)
+
+    def threads(job_id):
+        step = m.view(job_id).last.get("step")
+        return step["threads"] if step else None
+
+    try:
+        a = m.submit("test", Threads(), owner="a")
+        assert wait_until(lambda: threads(a) == 2, 60)
+        assert not m.touch(a, "someone else")  # a stranger's page is not a watcher
+        assert not m.watched
+        watching_until = time.monotonic() + 60
+        seen_one = False
+        while time.monotonic() < watching_until and not seen_one:
+            assert m.touch(a, "a")
+            seen_one = threads(a) == 1
+            time.sleep(0.1)
+        assert seen_one and m.watched
+        assert wait_until(lambda: threads(a) == 2, 60)  # nobody looked for 0.5 s
+        assert not m.watched
+    finally:
+        m.shutdown()

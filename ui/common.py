@@ -30,8 +30,12 @@ from core.store.workspace import Workspace
 from core.train import TrainConfig
 from ui.i18n import catalog, language_switch, say, t
 
-APP_BLAS_THREADS = 1  # one BLAS thread per training job; the other core serves the pages
+APP_BLAS_THREADS = 1  # the server's own products (reading a drawing) use one BLAS thread
+# Seconds between redraws of a live run. Each redraw costs the browser 0.1-0.3 s of CPU (the
+# charts most), taken from training when both share a laptop's cores (bench/app_speed.py).
+LIVE_EVERY = 1.0
 TRAIN = "train"  # the job kind of the Train page
+TRAIN_PAGE = "train"  # the Train page's URL path (st.Page infers it from pages/train.py)
 JOB_PARAM = "job"  # URL query parameter carrying this session's training job id
 LIVE = "__in_training__"  # model choice meaning "the network this session is training"
 MODEL_KEY = "model_choice"  # session_state: the chosen model's name, or LIVE
@@ -435,8 +439,9 @@ def predict(model: Model, x28):
 # --- the sidebar --------------------------------------------------------------------------------
 
 
-def render_sidebar() -> None:
-    """Model in use and the live status of this session's training job, on every page; on a
+def render_sidebar(page: str = "") -> None:
+    """Model in use and the live status of this session's training job, on every page but
+    Train (which shows the run itself, so a second live status would only cost CPU); on a
     shared server also who is signed in (or the banner saying nobody is)."""
     from ui.runs import record_finished_runs
 
@@ -452,8 +457,8 @@ def render_sidebar() -> None:
         elif model_problem():
             st.caption(t("common.cannot_load_short", name=model_problem()[0]))
         view = train_job_view()
-        if view is not None:
-            every = 1.0 if view.active else None
+        if view is not None and page != TRAIN_PAGE:
+            every = LIVE_EVERY if view.active else None
             st.fragment(_sidebar_job, run_every=every)(view.active, _has_weights(view))
 
 

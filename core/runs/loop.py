@@ -284,7 +284,10 @@ def fit(net: Network, opt: Optimizer, state: OptimizerState, batches: Batches, c
         span_loss += loss * len(yb)
         span_correct += int((trace.P.argmax(1) == yb).sum())
         span_seen += len(yb)
-        if step % plan.log_every == 0 or step == plan.total_steps or watch.exploding:
+        epoch_no = None if watch.exploding else plan.eval_at(step)
+        # A step event before each evaluation too, so where the run stands never lags an epoch.
+        logged = step % plan.log_every == 0 or step == plan.total_steps
+        if logged or watch.exploding or epoch_no is not None:
             yield Step(
                 step=step,
                 epoch=step / plan.steps_per_epoch,
@@ -294,7 +297,6 @@ def fit(net: Network, opt: Optimizer, state: OptimizerState, batches: Batches, c
                 images_per_sec=meter.rate(),
                 train_seconds=meter.seconds,
             )
-        epoch_no = None if watch.exploding else plan.eval_at(step)
         if epoch_no is not None:
             try:
                 scores = plan.measure(net, control)
