@@ -256,6 +256,9 @@ class JobManager:
         self.stop_grace = stop_grace
         self.watch_window = watch_window
         self.clock = clock
+        # Called with the JobView of each job once its worker is gone (in the reading thread):
+        # the app keeps every run's history with it, even when no page is open at the end.
+        self.on_complete: Callable[[JobView], None] | None = None
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         self._queue: list[Job] = []
@@ -616,12 +619,18 @@ class JobManager:
                 else:
                     reason = exitcode if isinstance(exitcode, str) else exit_reason(exitcode)
                     job.record(Failed(reason=reason))
-            job.complete.set()
             self._running.discard(job.id)
             if job.forgotten and job.runner is not None:
                 job.runner.close()
             if not self._closed.is_set():
                 self._start_queued()
+        hook = self.on_complete
+        if hook is not None:  # before `complete`, so whoever waits for the job finds its record
+            try:
+                hook(job.view())
+            except Exception:  # a full disk, say: the job itself is settled
+                log.exception("completion hook of job %s", job.id)
+        job.complete.set()
 
 
 # --- the process-wide manager -------------------------------------------------------------------

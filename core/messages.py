@@ -28,3 +28,20 @@ class Message(str):
 
     def __getnewargs_ex__(self):  # pickled into and out of worker processes
         return (self.key, str(self)), dict(self.params)
+
+
+def message_tree(text):
+    """A Message as JSON-safe data ({key, en, params}, nested), so a stored record can be said
+    in the reader's language when it is read back; any other text as it is."""
+    if not isinstance(text, Message):
+        return text if text is None or isinstance(text, int | float) else str(text)
+    params = {k: message_tree(v) for k, v in text.params.items()}
+    return {"key": text.key, "en": str(text), "params": params}
+
+
+def from_tree(data):
+    """message_tree's inverse: the Message again (or the plain text)."""
+    if isinstance(data, dict) and {"key", "en", "params"} <= set(data):
+        params = {k: from_tree(v) for k, v in dict(data["params"]).items()}
+        return Message(str(data["key"]), str(data["en"]), **params)
+    return data

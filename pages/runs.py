@@ -5,12 +5,12 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
+from core.messages import from_tree
 from core.runs import history
 from core.runs.events import FAILED
 from ui import charts
 from ui.common import ensure_app_navigation, format_seconds, run_again, runs_dir
 from ui.i18n import say, t
-from ui.runs import from_tree
 
 ensure_app_navigation()
 

@@ -318,7 +318,10 @@ def test_a_run_beyond_the_servers_limit_waits_in_line_and_shows_its_place(app_we
     view = get_manager().view(at.session_state["train_job"])
     assert view.status == jobs.QUEUED and view.position == 1
     assert "number 1 in the queue" in texts(at.info)
-    assert "queued, position 1" in texts(at.sidebar.caption)
+    assert "queued, position 1" not in texts(at.sidebar.caption)  # the page itself says it
+    at.switch_page("pages/draw.py").run()
+    assert "queued, position 1" in texts(at.sidebar.caption)  # other pages say it in the sidebar
+    at.switch_page("pages/train.py").run()
     click(at, "Stop")
     assert get_manager().view(view.id).status == jobs.STOPPED
     assert "Stopped before training began" in texts(at.warning)

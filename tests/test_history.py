@@ -157,3 +157,37 @@ def test_a_real_training_run_is_recorded_from_its_events(tmp_path):
         preset="quick",
     )
     assert history.label(same) == "quick: 784-256-10, adam 0.003"
+
+
+def test_a_run_whose_page_was_closed_is_kept_when_its_worker_ends(tmp_path):
+    """No page looks at the end of this run: the manager's completion hook writes its record,
+    from the events of a real worker process."""
+    from core.jobs import JobManager
+    from core.runs.tasks import TrainTask
+
+    cfg = TrainConfig(hidden=(16,), batch_size=32, epochs=2)
+    manager = JobManager(reap_every=None)
+    manager.on_complete = history.record_finished
+    try:
+        meta = {"config": cfg.to_dict(), "preset": "quick", history.RUNS_DIR_META: str(tmp_path)}
+        job_id = manager.submit("train", TrainTask(cfg, toy_dataset(400)), owner="a", meta=meta)
+        manager.wait(job_id, timeout=120)
+        runs, problems = history.list_runs(tmp_path)
+        assert not problems and [r.id for r in runs] == [job_id]
+        kept = runs[0]
+        assert kept.status == "done" and len(kept.epochs) == 2
+        assert kept.final["test_acc"] == manager.view(job_id).last["done"]["test_acc"]
+        # A fuller record written by a page first is left as it is.
+        history.set_model(tmp_path, job_id, "mine")
+        history.record_finished(manager.view(job_id))
+        assert history.load_run(tmp_path, job_id).model == "mine"
+    finally:
+        manager.shutdown()
+
+
+def test_a_job_that_names_no_history_folder_is_not_recorded(tmp_path):
+    class View:
+        id, meta = "x1", {"config": {}}
+
+    history.record_finished(View())
+    assert history.list_runs(tmp_path) == ([], [])

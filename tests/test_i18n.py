@@ -581,7 +581,7 @@ def test_a_finished_and_a_diverged_run_read_in_chinese_on_train_and_runs(
     assert "学习率过高" in " ".join(table["诊断"])
     diverged = [r for r in history.list_runs(runs_tmp)[0] if r.status == "diverged"]
     # its reason is kept with its key, so the Runs page says it in the reader's language
-    from ui.runs import from_tree
+    from core.messages import from_tree
 
     reason = from_tree(diverged[0].reason_said)
     assert i18n.said("en", reason) == diverged[0].reason

@@ -214,3 +214,17 @@ def test_a_full_batch_run_counts_iterations_everywhere(app_weights, mnist):
     assert steps["layout"]["title"]["text"] == "Loss per iteration"
     assert len(steps["data"]) == 1  # no smoothed line: full batch has no noise to smooth
     assert "epoch" not in progress.lower()
+
+
+@pytest.mark.mnist
+def test_a_run_whose_tab_was_closed_is_still_kept_in_the_history(app_weights, runs_tmp, mnist):
+    at = open_page(TRAIN)
+    set_tiny_setup(at)
+    click(at, "Start")
+    job_id = at.session_state["train_job"]
+    del at  # the tab is closed: no page will see this run end
+    view = jobs.get_manager().wait(job_id, 120)
+    assert view.status == jobs.DONE
+    [kept], _ = history.list_runs(runs_tmp)
+    assert kept.id == job_id and kept.status == "done"
+    assert kept.final["test_acc"] == view.last["done"]["test_acc"]

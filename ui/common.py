@@ -25,6 +25,7 @@ import streamlit as st
 from core import jobs
 from core.jobs import JobView, get_manager
 from core.model_store import DEFAULT, Model, ModelFileError
+from core.runs.history import RUNS_DIR_META, record_finished
 from core.store import workspace
 from core.store.workspace import Workspace
 from core.train import TrainConfig
@@ -53,7 +54,9 @@ _setup_done = False
 
 
 def setup_app() -> None:
-    """Once per process: give NumPy one BLAS thread (OpenBLAS' pool is process wide)."""
+    """Once per process: give NumPy one BLAS thread (OpenBLAS' pool is process wide). And have
+    the job manager keep every finished run in its workspace's history, seen by a page or not
+    (Ray's manager lives in the cluster: there the pages record the runs they see end)."""
     global _setup_done
     with _setup_lock:
         if not _setup_done:
@@ -61,6 +64,9 @@ def setup_app() -> None:
 
             set_blas_threads(APP_BLAS_THREADS)
             _setup_done = True
+        manager = get_manager()
+        if isinstance(manager, jobs.JobManager) and manager.on_complete is None:
+            manager.on_complete = record_finished
 
 
 def ensure_app_navigation() -> None:
@@ -225,7 +231,14 @@ def start_training(config: TrainConfig, preset_name: str) -> str:
     task = jobs.training_job(config)  # refuses an over-budget setup before anything changes
     old = train_job_id()
     job_id = manager.submit(
-        TRAIN, task, owner=owner_id(), meta={"config": config.to_dict(), "preset": preset_name}
+        TRAIN,
+        task,
+        owner=owner_id(),
+        meta={
+            "config": config.to_dict(),
+            "preset": preset_name,
+            RUNS_DIR_META: str(runs_dir()),  # kept in the history even if no page sees its end
+        },
     )
     if old:
         manager.forget(old, owner_id())
@@ -440,9 +453,10 @@ def predict(model: Model, x28):
 
 
 def render_sidebar(page: str = "") -> None:
-    """Model in use and the live status of this session's training job, on every page but
-    Train (which shows the run itself, so a second live status would only cost CPU); on a
-    shared server also who is signed in (or the banner saying nobody is)."""
+    """Model in use and the live status of this session's training job, on every page (on
+    Train only once the run has ended: while it runs the page itself shows it, and a second live
+    status would only cost the browser CPU); on a shared server also who is signed in (or the
+    banner saying nobody is)."""
     from ui.runs import record_finished_runs
 
     render_access()
@@ -457,7 +471,7 @@ def render_sidebar(page: str = "") -> None:
         elif model_problem():
             st.caption(t("common.cannot_load_short", name=model_problem()[0]))
         view = train_job_view()
-        if view is not None and page != TRAIN_PAGE:
+        if view is not None and not (view.active and page == TRAIN_PAGE):
             every = LIVE_EVERY if view.active else None
             st.fragment(_sidebar_job, run_every=every)(view.active, _has_weights(view))
 

@@ -22,7 +22,8 @@ from core.finetune import (
 from core.jobs import finetune_job, get_manager
 from core.model_store import Model, ModelFileError
 from core.personal import MAX_ZIP_BYTES, ImportRefused, Listing, PersonalSet, score_arrays
-from ui.common import MODEL_KEY, current_model, current_workspace, owner_id, predict
+from core.runs.history import RUNS_DIR_META
+from ui.common import MODEL_KEY, current_model, current_workspace, owner_id, predict, runs_dir
 from ui.i18n import say, t
 from ui.runs import note_saved
 
@@ -302,6 +303,7 @@ def _start(model: Model, store: PersonalSet, config: FinetuneConfig) -> None:
             "base_meta": dict(model.meta),
             "config": config.to_dict(),
             "n_personal": len(personal.y),
+            RUNS_DIR_META: str(runs_dir()),
         },
     )
     if old:

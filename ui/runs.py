@@ -1,8 +1,10 @@
 """Runs seen by this session go into the history; the doctor's findings for the Train page.
 
-The one place where the UI records runs: `record_finished_runs()` runs on every page (from the
-sidebar) and writes each of this session's training and fine-tuning jobs once it has finished.
-The history itself lives in core.runs.history, the rules in core.runs.doctor.
+Two writers keep every run: the job manager's completion hook (core.runs.history.record_finished,
+set up by ui.common.setup_app) writes a run when its worker ends, even if no page is open; and
+`record_finished_runs()`, on every page (from the sidebar), writes this session's finished jobs
+once, with the unit statistics when the Train page computed them. The history itself lives in
+core.runs.history, the rules in core.runs.doctor.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import streamlit as st
 
 from core import jobs
 from core.jobs import JobView, get_manager
-from core.messages import Message
 from core.runs import doctor, history
 from core.runs.loop import to_float
 from ui.common import owner_id, runs_dir, train_job_id
@@ -74,61 +75,12 @@ def diagnoses(view: JobView | None, units: bool = True) -> list[doctor.Diagnosis
     )
 
 
-def message_tree(text):
-    """A Message as JSON-safe data ({key, en, params}, nested), so a run's record can be said
-    in the reader's language when it is read back; any other text as it is."""
-    if not isinstance(text, Message):
-        return text if text is None or isinstance(text, int | float) else str(text)
-    params = {k: message_tree(v) for k, v in text.params.items()}
-    return {"key": text.key, "en": str(text), "params": params}
-
-
-def from_tree(data):
-    """message_tree's inverse: the Message again (or the plain text)."""
-    if isinstance(data, dict) and {"key", "en", "params"} <= set(data):
-        params = {k: from_tree(v) for k, v in dict(data["params"]).items()}
-        return Message(str(data["key"]), str(data["en"]), **params)
-    return data
-
-
 def record(view: JobView, found: list[doctor.Diagnosis] | None = None) -> history.RunRecord:
-    """Write one finished job to the history (replacing an earlier record of it)."""
-    kind = _kind(view)
-    last = view.last
-    reason = None
-    if view.status == jobs.DIVERGED and "diverged" in last:
-        reason = last["diverged"].get("reason")
-    elif view.status == jobs.FAILED:
-        reason = view.error
+    """Write one finished job to the history (replacing an earlier record of it), with the
+    doctor's findings (the unit statistics too, when this session computed them)."""
     if found is None:
-        found = diagnoses(view, units=False) if kind == "train" else []
-    rec = history.make_record(
-        view.id,
-        kind,
-        dict(view.meta.get("config") or {}),
-        view.status,
-        view.started or view.created,
-        preset=view.meta.get("preset"),
-        ended=view.ended,
-        steps=view.series("step"),
-        epochs=view.series("epoch"),
-        start=last.get("start"),
-        final=last.get("done"),
-        reason=reason,
-        reason_said=message_tree(reason) if isinstance(reason, Message) else None,
-        base_model=view.meta.get("base"),
-        diagnoses=[
-            {
-                "code": d.code,
-                "title": d.title,
-                "detail": d.detail,
-                "said": {"title": message_tree(d.title), "detail": message_tree(d.detail)},
-            }
-            for d in found
-        ],
-    )
-    history.save_run(runs_dir(), rec)
-    return rec
+        found = diagnoses(view, units=False)
+    return history.record_view(runs_dir(), view, found)
 
 
 def update_diagnoses(view: JobView, found: list[doctor.Diagnosis]) -> None:

@@ -22,7 +22,13 @@ DATA_BYTES = 70_000 * 784 + 70_000  # the uint8 cache, mapped: pages count once 
 F32 = 4
 SERVER_RESERVE = 600 * MiB  # memory kept for the web server itself
 MACHINE_SHARE = 0.7  # of the machine's memory, at most, for training runs together
-AUGMENT_SECONDS = {"none": 0.0, "shift": 4e-6, "affine": 5e-6, "elastic": 12e-6}  # per image
+# Time, fitted to runs started from the Train page (bench/preset_times.py):
+AUGMENT_SECONDS = {"none": 0.0, "shift": 40e-6, "affine": 40e-6, "elastic": 40e-6}  # per image
+STEP_SECONDS = 0.3e-3  # per mini-batch step beyond its products: gather, convert, update, check
+IMAGE_SECONDS = 0.2e-6  # per image of a mini-batch: reading its row and converting it to float
+FULL_BATCH_IMAGE_SECONDS = 1.5e-6  # per image per full-batch step: its floats read twice
+EVAL_IMAGE_SECONDS = 0.3e-6  # per validation image scored, beyond its products
+RUN_SECONDS = 4.5  # once per run: a worker starts, the test set is scored, the page sees the end
 
 
 @dataclass(frozen=True)
@@ -63,16 +69,19 @@ def format_duration(seconds: float) -> str:
 
 @lru_cache(maxsize=1)
 def flops_per_second() -> float:
-    """Multiply-adds per second of one BLAS thread here, measured once (a few milliseconds)."""
+    """Multiply-adds per second of one BLAS thread here, measured once (a few milliseconds),
+    whatever threads this process uses otherwise (the CLI uses every core, the server one)."""
     import numpy as np
+    from threadpoolctl import threadpool_limits
 
     a = np.ones((256, 784), np.float32)
     b = np.ones((784, 256), np.float32)
-    a @ b  # warm up
-    reps, t0 = 20, time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    dt = max(time.perf_counter() - t0, 1e-6)
+    with threadpool_limits(limits=1, user_api="blas"):
+        a @ b  # warm up
+        reps, t0 = 20, time.perf_counter()
+        for _ in range(reps):
+            a @ b
+        dt = max(time.perf_counter() - t0, 1e-6)
     return 2 * 256 * 784 * 256 * reps / dt
 
 
@@ -97,13 +106,17 @@ def estimate(config, n_train: int | None = None, threads: int = 1) -> Estimate:
     evaluation = chunk * (784 + 2 * hidden_units) * F32
     memory = WORKER_BASE + DATA_BYTES + params + full + max(batch, evaluation)
 
-    flops = flops_per_second() * max(1, threads) * 0.7  # small batches reach ~70% of a matmul
-    per_image = 6 * n_params / flops + AUGMENT_SECONDS[config.augment] + 1e-6
+    flops = flops_per_second() * max(1, threads) * 0.9  # a training step reaches ~90% of it
+    # Forward, backward and the weight gradients: 6 multiply-adds per weight and image.
+    per_image = 6 * n_params / flops + AUGMENT_SECONDS[config.augment]
     steps = math.ceil(n / m)
-    step_overhead = 40e-6 * len(sizes)  # Python and small-array work per step
-    evals = 2 * n_params * config.val_size / flops
-    per_epoch = per_image * n + steps * step_overhead + evals / config.eval_every
-    return Estimate(int(memory), per_epoch, per_epoch * config.epochs, n_params)
+    if m >= n:  # full batch: no gathering, but every step streams all n images from memory
+        per_step = n * (per_image + FULL_BATCH_IMAGE_SECONDS)
+    else:
+        per_step = STEP_SECONDS + m * (per_image + IMAGE_SECONDS)
+    evals = config.val_size * (2 * n_params / flops + EVAL_IMAGE_SECONDS)
+    per_epoch = steps * per_step + evals / config.eval_every
+    return Estimate(int(memory), per_epoch, per_epoch * config.epochs + RUN_SECONDS, n_params)
 
 
 def machine_memory() -> int:

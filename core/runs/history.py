@@ -136,6 +136,75 @@ def make_record(
     )
 
 
+RUNS_DIR_META = "runs_dir"  # a job's meta: the history folder its finished run goes to
+
+
+def record_view(folder: str | os.PathLike, view, found=None) -> RunRecord:
+    """Write one finished job (a core.jobs.JobView) to the history folder, replacing an earlier
+    record of it. found: the doctor's findings (Diagnosis list); None reads them from the
+    metric stream alone."""
+    from core.messages import message_tree
+    from core.runs import doctor
+    from core.runs.events import DIVERGED, FAILED
+
+    kind = "finetune" if view.kind == "finetune" else "train"
+    config = dict(view.meta.get("config") or {})
+    last = view.last
+    if found is None:
+        found = (
+            doctor.diagnose(
+                config,
+                view.series("step"),
+                view.series("epoch"),
+                diverged=view.status == DIVERGED,
+            )
+            if kind == "train" and config
+            else []
+        )
+    reason = None
+    if view.status == DIVERGED and "diverged" in last:
+        reason = last["diverged"].get("reason")
+    elif view.status == FAILED:
+        reason = view.error
+    record = make_record(
+        view.id,
+        kind,
+        config,
+        view.status,
+        view.started or view.created,
+        preset=view.meta.get("preset"),
+        ended=view.ended,
+        steps=view.series("step"),
+        epochs=view.series("epoch"),
+        start=last.get("start"),
+        final=last.get("done"),
+        reason=reason,
+        reason_said=message_tree(reason) if isinstance(reason, Message) else None,
+        base_model=view.meta.get("base"),
+        diagnoses=[
+            {
+                "code": d.code,
+                "title": d.title,
+                "detail": d.detail,
+                "said": {"title": message_tree(d.title), "detail": message_tree(d.detail)},
+            }
+            for d in found
+        ],
+    )
+    save_run(folder, record)
+    return record
+
+
+def record_finished(view) -> None:
+    """The job manager's completion hook (core.jobs.JobManager.on_complete): a run whose page
+    was closed before it ended is kept too. Writes only a job that names its history folder
+    (RUNS_DIR_META) and has no record yet: its page may already have written a fuller one
+    (with the unit statistics), and a page that comes later rewrites it anyway."""
+    folder = view.meta.get(RUNS_DIR_META)
+    if folder and not _path(folder, view.id).exists():
+        record_view(folder, view)
+
+
 # --- the folder -------------------------------------------------------------------------------
 
 
