@@ -285,11 +285,11 @@ PRESETS: dict[str, TrainConfig] = {
         eval_every=10,
         log_every=1,
     ),
-    # 98% on the test set in a few seconds.
+    # 98% on the test set in about 10 s in the app (4-5 s with the CLI).
     "quick": TrainConfig(
         hidden=(256,), optimizer="adam", lr=3e-3, schedule="cosine", batch_size=128, epochs=5
     ),
-    # 99.1%+ with augmentation (elastic + affine + stroke width), about three minutes.
+    # 99.1%+ with augmentation (elastic + affine + stroke width), about 5 minutes in the app.
     "best": TrainConfig(
         hidden=(1024, 512),
         optimizer="adam",
@@ -328,11 +328,12 @@ PRESETS: dict[str, TrainConfig] = {
 }
 
 PRESET_NOTES = {
+    # Times: Start to result in the app on a 2-core machine (bench/preset_times.py).
     "seed": "The article's 784-10-10 network, full-batch gradient descent: 83-86% here "
-    "(the article reported 88%).",
-    "quick": "One hidden layer of 256 ReLUs with Adam: 98% in a few seconds.",
+    "(the article reported 88%), in about 50 s.",
+    "quick": "One hidden layer of 256 ReLUs with Adam: 98% in about 10 s.",
     "best": "Two hidden layers (1024, 512), Adam, distorted digits: about 99.4% in about "
-    "3 minutes.",
+    "5 minutes.",
     "exploding": "A learning rate far too large: watch the loss per step climb instead of "
     "falling until the run stops.",
     "vanishing": "The article's network with sigmoid units: watch the loss crawl along near "
