@@ -6,7 +6,7 @@ article's orientation (examples are columns) with the shape of every term beneat
 import streamlit as st
 
 from core import insight
-from core.data import load_mnist
+from core.data import open_mnist
 from ui import insight_charts as charts
 from ui.article import ARTICLE_URL, CODE_URL, require_article_model
 from ui.common import ensure_app_navigation, require_model
@@ -65,7 +65,7 @@ with left:
             st.info(t("how.example.no_mnist"))
             st.page_link("pages/draw.py", label=t("how.go_to_draw"), icon=":material/draw:")
             st.stop()
-        _, _, x_test, y_test = load_mnist()
+        _, _, x_test, y_test = open_mnist()
         k = st.number_input(t("how.example.index"), 0, len(y_test) - 1, 0, key="hiw_index")
         x, true_label = insight.as_float(x_test[k]), int(y_test[k])
     reading = insight.read_digit(net, x)

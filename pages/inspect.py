@@ -5,7 +5,7 @@ model (ui.insights.model_report); this page only reads widgets and lays out resu
 import streamlit as st
 
 from core import insight
-from core.data import load_mnist
+from core.data import open_mnist
 from ui import insight_charts as charts
 from ui.common import ensure_app_navigation, model_picker, require_model
 from ui.i18n import t
@@ -30,7 +30,7 @@ report = model_report(model) if have_data else None
 if report is None:
     st.info(t("inspect.no_mnist"))
 else:
-    _, _, x_test, y_test = load_mnist()
+    _, _, x_test, y_test = open_mnist()
     c1, c2, c3 = st.columns(3)
     c1.metric(t("inspect.metric.accuracy"), f"{report.accuracy:.2%}")
     c2.metric(t("inspect.metric.misread"), f"{report.mistakes:,}")
@@ -168,7 +168,7 @@ with tabs[3]:
             ),
             config={"displayModeBar": False},
         )
-        x_train, y_train, _, _ = load_mnist()
+        x_train, y_train, _, _ = open_mnist()
         a, b = st.columns([1, 3])
         digit = a.selectbox(t("inspect.data.samples"), range(10), key="inspect_sample_digit")
         if b.button(t("inspect.data.others"), icon=":material/shuffle:"):

@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 from core import insight
-from core.data import is_cached, load_mnist
+from core.data import is_cached, open_mnist
 from core.jobs import ACTIVE
 from core.preprocess import canvas_to_naive
 from ui import insight_charts as charts
@@ -52,7 +52,7 @@ def mnist_ready() -> bool:
 
 @st.cache_resource(max_entries=3, show_spinner=False)
 def _neighbour_index(key: str, _net) -> insight.NeighbourIndex:
-    x_train, y_train, _, _ = load_mnist()
+    x_train, y_train, _, _ = open_mnist()
     return insight.build_neighbour_index(_net, x_train, y_train)
 
 
@@ -64,7 +64,7 @@ def neighbour_index(model) -> insight.NeighbourIndex:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _model_report(key: str, _net) -> insight.ModelReport:
-    _, _, x_test, y_test = load_mnist()
+    _, _, x_test, y_test = open_mnist()
     return insight.model_report(_net, x_test, y_test)
 
 
@@ -83,7 +83,7 @@ def dataset_summary() -> dict:
 @st.cache_resource(max_entries=1, show_spinner=False)
 def _dataset_summary() -> dict:
     """Class counts of both sets and the mean training image of each digit."""
-    x_train, y_train, _, y_test = load_mnist()
+    x_train, y_train, _, y_test = open_mnist()
     return {
         "train_counts": insight.class_counts(y_train),
         "test_counts": insight.class_counts(y_test),
@@ -223,7 +223,7 @@ def _neighbours_view(model, x28, reading) -> None:
         return
     index = neighbour_index(model)
     nb = insight.nearest_neighbours(index, model.net, x28, k=8)
-    x_train = load_mnist().x_train
+    x_train = open_mnist().x_train
     agree = sum(int(label) == reading.digit for label in nb.labels)
     space = t("insights.space_hidden" if len(model.net.W) > 1 else "insights.space_pixel")
     st.caption(
