@@ -15,13 +15,16 @@ from core.runs.estimate import estimate, over_budget
 from core.train import PRESET_LESSONS, PRESET_NOTES, PRESETS, preset
 from ui import charts
 from ui.common import (
+    LIVE,
     LIVE_EVERY,
     LOAD_SETUP,
+    MODEL_KEY,
     SETUP_KEY,
     ensure_app_navigation,
     format_hidden,
     format_seconds,
     full_batch,
+    has_weights,
     owner_id,
     parse_hidden,
     run_speed,
@@ -343,7 +346,7 @@ if active:
 # --- the live panel -----------------------------------------------------------------------------
 
 
-def live_panel(was_active: bool) -> None:
+def live_panel(was_active: bool, had_weights: bool) -> None:
     """Status, progress, the three charts and the doctor; redrawn every LIVE_EVERY seconds while
     the job is active."""
     if st.session_state.pop("doctor_applied", False):
@@ -354,6 +357,8 @@ def live_panel(was_active: bool) -> None:
         return
     if was_active and not view.active:
         st.rerun()  # finished: redraw the page once, with the results and the Save form
+    if not had_weights and has_weights(view) and st.session_state.get(MODEL_KEY) == LIVE:
+        st.rerun()  # the network now exists: the sidebar's model in use becomes it
     progress = training_progress(view, manager.max_running)
     if view.status == QUEUED:
         st.info(progress["line"])
@@ -363,6 +368,11 @@ def live_panel(was_active: bool) -> None:
     epoch_key = (view.id, len(epochs))
     c1, c2, c3 = st.columns(3)
     config = {"displayModeBar": False}
+    # During a run the charts are redrawn together, at most every CHART_EVERY seconds.
+    now = time.monotonic()
+    refresh = not view.active or now - st.session_state.get("chart_drawn", 0.0) >= CHART_EVERY
+    if refresh:
+        st.session_state["chart_drawn"] = now
     whole = full_batch(view)
     explain = (
         (t("charts.explain.loss_iteration"), t("charts.explain.loss_evaluated"))
@@ -377,7 +387,7 @@ def live_panel(was_active: bool) -> None:
         (c3, "acc", epoch_key, charts.accuracy_per_epoch_figure, epochs, explain[2]),
     ):
         build = functools.partial(build, full_batch=whole)
-        fig = figure(name, (*key, whole), build, data, live=view.active)
+        fig = figure(name, (*key, whole), build, data, refresh)
         column.plotly_chart(fig, config=config, key=f"chart_{name}")
         column.caption(words)
     if view.active:
@@ -397,20 +407,21 @@ def doctor_panel(view, found) -> None:
             show_diagnosis(d, key=f"doctor_{view.id}_{d.code}", note=named)
 
 
-def figure(name, key, build, data, live: bool):
-    """Build a chart only when its data changed, and during a run at most every CHART_EVERY
-    seconds: each new chart costs the browser about 60 ms of CPU to draw, which a laptop's
-    browser takes from the training run (`bench/app_speed.py`). A finished run's charts are
-    always whole."""
+def figure(name, key, build, data, refresh: bool):
+    """Build a chart only when its data changed, and during a run only when `refresh` says so:
+    each new chart costs the browser about 60 ms of CPU to draw, which a laptop's browser takes
+    from the training run (`bench/app_speed.py`). Another run's chart is replaced at once."""
     memo = st.session_state.setdefault("train_figures", {})
     old = memo.get(name)
-    now = time.monotonic()
-    if old is None or (old[0] != key and (not live or now - old[2] >= CHART_EVERY)):
-        memo[name] = old = (key, build(data), now)
+    other_run = old is not None and old[0][0] != key[0]  # keys start with the job id
+    if old is None or other_run or (old[0] != key and refresh):
+        memo[name] = old = (key, build(data))
     return old[1]
 
 
-st.fragment(live_panel, run_every=LIVE_EVERY if active else None)(active)
+st.fragment(live_panel, run_every=LIVE_EVERY if active else None)(
+    active, view is not None and has_weights(view)
+)
 
 
 def _await_scores() -> None:

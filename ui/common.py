@@ -473,7 +473,7 @@ def render_sidebar(page: str = "") -> None:
         view = train_job_view()
         if view is not None and not (view.active and page == TRAIN_PAGE):
             every = LIVE_EVERY if view.active else None
-            st.fragment(_sidebar_job, run_every=every)(view.active, _has_weights(view))
+            st.fragment(_sidebar_job, run_every=every)(view.active, has_weights(view))
 
 
 def model_caption(model: Model) -> str:
@@ -489,7 +489,7 @@ def model_caption(model: Model) -> str:
     return t("common.caption.learning", sizes=sizes, act=act)
 
 
-def _has_weights(view: JobView) -> bool:
+def has_weights(view: JobView) -> bool:
     return "start" in view.last  # train() yields "start" once the network exists
 
 
@@ -499,7 +499,7 @@ def _sidebar_job(was_active: bool, had_weights: bool) -> None:
         return
     if was_active and not view.active:
         st.rerun()  # the run ended: redraw the whole page once (results, buttons)
-    if not had_weights and _has_weights(view) and st.session_state.get(MODEL_KEY) == LIVE:
+    if not had_weights and has_weights(view) and st.session_state.get(MODEL_KEY) == LIVE:
         st.rerun()  # the model in training now exists: let the page use it instead of default
     st.markdown(t("common.training_run"))
     progress = training_progress(view)
