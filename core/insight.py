@@ -111,7 +111,7 @@ def first_hidden(net: Network, X) -> np.ndarray:
     return g(X @ net.W[0] + net.b[0])  # (m, 784) @ (784, h) -> (m, h)
 
 
-INDEX_CHUNK = 1000  # images per batch while building: 8 MB of temporaries for 1024 units
+CHUNK = 1000  # images per batch through a network in the server: 8 MB of temporaries at 1024
 
 
 @dataclass(frozen=True)
@@ -134,14 +134,9 @@ def build_neighbour_index(
     )
     # Filled in place, chunk by chunk: a concatenation would hold the index twice at its peak
     # (2 x 82 MB for a 1024-unit layer, in the web server).
-    H = None
-    for i in range(0, len(rows), INDEX_CHUNK):
-        chunk = first_hidden(net, as_float(X_train[rows[i : i + INDEX_CHUNK]]))
-        if H is None:
-            H = np.empty((len(rows), chunk.shape[1]), chunk.dtype)
-        H[i : i + len(chunk)] = chunk
-    if H is None:  # no rows at all
-        H = np.empty((0, net.W[0].shape[1]), np.float32)
+    H = np.empty((len(rows), net.W[0].shape[1]), np.result_type(np.float32, net.W[0]))
+    for i in range(0, len(rows), CHUNK):
+        H[i : i + CHUNK] = first_hidden(net, as_float(X_train[rows[i : i + CHUNK]]))
     for a in (H, rows):
         a.flags.writeable = False  # shared between reruns and sessions
     H_sq = np.einsum("ij,ij->i", H, H)
@@ -199,7 +194,7 @@ class ModelReport:
         return int(np.argmin(self.per_class))
 
 
-def model_report(net: Network, X_test, y_test, batch: int = INDEX_CHUNK) -> ModelReport:
+def model_report(net: Network, X_test, y_test, batch: int = CHUNK) -> ModelReport:
     """Run the whole test set through the network (in batches) and summarise it."""
     y = np.asarray(y_test)
     P, A1_abs_sum = [], None

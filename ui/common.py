@@ -54,9 +54,10 @@ _setup_done = False
 
 
 def setup_app() -> None:
-    """Once per process: give NumPy one BLAS thread (OpenBLAS' pool is process wide). And have
-    the job manager keep every finished run in its workspace's history, seen by a page or not
-    (Ray's manager lives in the cluster: there the pages record the runs they see end)."""
+    """Once per process: give NumPy one BLAS thread (OpenBLAS' pool is process wide). On every
+    run, a cheap check: the job manager (a new one, too) keeps every finished run in its
+    workspace's history, seen by a page or not (Ray's manager lives in the cluster: there the
+    pages record the runs they see end)."""
     global _setup_done
     with _setup_lock:
         if not _setup_done:

@@ -27,10 +27,6 @@ ACTIVITY = "unit_activity"  # session_state: {job id: UnitActivity} (computed on
 ACTIVITY_IMAGES = 1000  # validation images the unit statistics look at (a forward pass each)
 
 
-def _kind(view: JobView) -> str:
-    return "finetune" if view.kind == "finetune" else "train"
-
-
 def unit_activity(view: JobView, compute: bool = True) -> doctor.UnitActivity | None:
     """Dead and saturated units of a finished training run's network on validation images.
 

@@ -17,7 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from core.fileio import atomic_write_json
-from core.messages import Message
+from core.messages import Message, message_tree
+from core.runs import doctor
+from core.runs.events import DIVERGED, FAILED
 
 FORMAT_VERSION = 1
 MAX_POINTS = 400  # per series: enough for a smooth curve, small enough for a quick file
@@ -143,10 +145,6 @@ def record_view(folder: str | os.PathLike, view, found=None) -> RunRecord:
     """Write one finished job (a core.jobs.JobView) to the history folder, replacing an earlier
     record of it. found: the doctor's findings (Diagnosis list); None reads them from the
     metric stream alone."""
-    from core.messages import message_tree
-    from core.runs import doctor
-    from core.runs.events import DIVERGED, FAILED
-
     kind = "finetune" if view.kind == "finetune" else "train"
     config = dict(view.meta.get("config") or {})
     last = view.last

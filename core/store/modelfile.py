@@ -133,24 +133,24 @@ def check_meta(meta, what: str, activations) -> dict:
                     key=repr(key),
                     value=value,
                 )
-    for key in ("config", "finetune"):
-        if meta.get(key) is not None and not isinstance(meta[key], dict):
-            raise _bad(
-                "not_mapping",
-                f"{what}: {key!r} must be a mapping, not {meta[key]!r}.",
-                what=what,
-                key=repr(key),
-                value=repr(meta[key]),
-            )
-    for key in ("name", "created", "command", "data_checksum", "npz_sha256"):
-        if meta.get(key) is not None and not isinstance(meta[key], str):
-            raise _bad(
-                "not_text",
-                f"{what}: {key!r} must be text, not {meta[key]!r}.",
-                what=what,
-                key=repr(key),
-                value=repr(meta[key]),
-            )
+    for keys, kind, code, must in (
+        (("config", "finetune"), dict, "not_mapping", "must be a mapping"),
+        (
+            ("name", "created", "command", "data_checksum", "npz_sha256"),
+            str,
+            "not_text",
+            "must be text",
+        ),
+    ):
+        for key in keys:
+            if meta.get(key) is not None and not isinstance(meta[key], kind):
+                raise _bad(
+                    code,
+                    f"{what}: {key!r} {must}, not {meta[key]!r}.",
+                    what=what,
+                    key=repr(key),
+                    value=repr(meta[key]),
+                )
     return meta
 
 
