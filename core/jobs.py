@@ -543,6 +543,9 @@ class JobManager:
                 job.complete.wait(1.0)
             if job.runner is not None:
                 job.runner.close()
+        close = getattr(self.backend, "close", None)
+        if close is not None:  # the local backend's spare worker
+            close()
 
     def _reap_forever(self, every: float) -> None:
         while not self._closed.wait(every):

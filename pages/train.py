@@ -6,13 +6,13 @@ import time
 import streamlit as st
 
 from core.augment import AUGMENTS
-from core.jobs import DIVERGED, DONE, FAILED, PAUSED, QUEUED, STOPPED, get_manager
+from core.jobs import DIVERGED, DONE, FAILED, PAUSED, QUEUED, STOPPED, get_manager, wait_until
 from core.messages import Message
 from core.network import ACTIVATIONS, INITS
 from core.optim import OPTIMIZERS, SCHEDULES
 from core.runs.doctor import slow_setup
 from core.runs.estimate import estimate, over_budget
-from core.train import PRESET_LESSONS, PRESET_NOTES, PRESETS, preset
+from core.train import PRESET_LESSONS, PRESET_NOTES, PRESETS, TrainConfig, preset
 from ui import charts
 from ui.common import (
     LIVE,
@@ -29,6 +29,7 @@ from ui.common import (
     parse_hidden,
     run_speed,
     save_trained,
+    seconds_left,
     start_training,
     train_job_view,
     training_progress,
@@ -278,13 +279,18 @@ with st.expander(t("train.custom"), expanded=False):
             help=t("train.field.train_size.help"),
         )
 
-config, problem = None, None
-try:
-    values = {name: st.session_state[f"cfg_{name}"] for name in FIELDS}
-    values["hidden"] = parse_hidden(values["hidden"])
-    config = preset(st.session_state["cfg_preset"], **values)
-except (ValueError, TypeError) as e:
-    problem = setup_problem(e)
+
+def current_setup() -> tuple[TrainConfig | None, str | None]:
+    """(the config the setup fields describe, None) or (None, what is wrong with them)."""
+    try:
+        values = {name: st.session_state[f"cfg_{name}"] for name in FIELDS}
+        values["hidden"] = parse_hidden(values["hidden"])
+        return preset(st.session_state["cfg_preset"], **values), None
+    except (ValueError, TypeError) as e:
+        return None, setup_problem(e)
+
+
+config, problem = current_setup()
 if problem:
     st.error(problem)
 elif config != PRESETS[st.session_state["cfg_preset"]]:
@@ -313,14 +319,29 @@ manager = get_manager()
 view = train_job_view()
 active = view is not None and view.active
 b1, b2, b3, _ = st.columns([1, 1, 1, 3])
-if b1.button(t("train.start"), type="primary", disabled=config is None or active, width="stretch"):
+
+
+def start_clicked() -> None:
+    """Start acts in the button's callback, before the page is drawn again: the run starts
+    while the page redraws, not after (~0.2 s sooner), and one redraw shows it."""
+    config, problem = current_setup()
+    if config is None:  # the page says what is wrong
+        return
     try:
         start_training(config, st.session_state["cfg_preset"])
     except ValueError as e:  # over budget, or the queue is full: say so, keep the old run
         st.session_state["start_refused"] = say(e)
     else:
         st.session_state.pop("start_refused", None)
-    st.rerun()
+
+
+b1.button(
+    t("train.start"),
+    type="primary",
+    disabled=config is None or active,
+    width="stretch",
+    on_click=start_clicked,
+)
 if st.session_state.get("start_refused"):
     st.error(st.session_state["start_refused"])
 paused = view is not None and view.status == PAUSED
@@ -355,6 +376,15 @@ def live_panel(was_active: bool, had_weights: bool) -> None:
     if view is None:
         st.info(t("train.choose"))
         return
+    left = seconds_left(view)
+    if was_active and left is not None and left < LIVE_EVERY:
+        # It ends before the next redraw: wait for it here, so the result shows as it comes.
+        def ended() -> bool:
+            nonlocal view
+            view = manager.view(view.id) or view
+            return not view.active
+
+        wait_until(ended, timeout=LIVE_EVERY, every=0.05)
     if was_active and not view.active:
         st.rerun()  # finished: redraw the page once, with the results and the Save form
     if not had_weights and has_weights(view) and st.session_state.get(MODEL_KEY) == LIVE:

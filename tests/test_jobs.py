@@ -5,7 +5,10 @@ thin long histories, belong to their owner and keep their weights apart."""
 from __future__ import annotations
 
 import os
+import sys
 import time
+import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +17,7 @@ from core import jobs
 from core.jobs import JobManager, JobRefused, training_job, wait_until
 from core.train import TrainConfig, train
 from tests.conftest import toy_dataset
-from tests.job_tasks import Broken, Dies, LongStep, Threads, Ticker
+from tests.job_tasks import Broken, Dies, LongStep, Modules, Threads, Ticker
 
 BACKENDS = ["local", "ray"]
 
@@ -365,3 +368,58 @@ def test_a_run_watched_by_its_page_leaves_a_core_to_the_server_and_takes_it_back
         assert not m.watched
     finally:
         m.shutdown()
+
+
+def test_a_worker_started_by_the_app_does_not_import_the_app(monkeypatch):
+    """Streamlit makes app.py the main module, and spawn runs the main module again in every
+    worker. The worker trains: it must come up without Streamlit and the pages (they cost each
+    run about a second before its first step, and ~60 MB)."""
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    main = types.ModuleType("__main__")
+    main.__file__ = str(app)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    m = JobManager(reap_every=None)
+    try:
+        view = m.wait(m.submit("test", Modules(), owner="a"), 60)
+    finally:
+        m.shutdown()
+    assert view.status == jobs.DONE
+    seen = view.last["step"]
+    assert seen["main"] == str(app)  # the worker did run app.py as its main module...
+    assert seen["numpy"] and not seen["streamlit"] and not seen["ui.common"]  # ...cheaply
+
+
+def test_a_run_starts_in_the_worker_started_ahead_and_the_next_one_waits_ready():
+    """The local backend keeps a spare worker with the engine loaded: Start hands it the run,
+    and the next spare is started at once. A spare killed while it waited, or started before a
+    setting changed, is never used; shutting the manager down lets the spare go."""
+    m = JobManager(reap_every=None)
+    try:
+        first = m.backend.spare.process
+        job = m.submit("test", Ticker(n=5), owner="a")
+        assert m.wait(job, 60).status == jobs.DONE
+        assert m.get(job).runner.process is first
+        second = m.backend.spare.process
+        assert second is not first and second.is_alive()
+        second.kill()
+        second.join()
+        job = m.submit("test", Ticker(n=5), owner="a")
+        assert m.wait(job, 60).status == jobs.DONE
+        assert m.get(job).runner.process is not second
+        third = m.backend.spare.process
+        assert third.is_alive()
+        os.environ["NNDIGITS_SPARE_TEST"] = "1"  # a setting the spare was not started with
+        try:
+            job = m.submit("test", Ticker(n=5), owner="a")
+            assert m.wait(job, 60).status == jobs.DONE
+            assert m.get(job).runner.process is not third
+        finally:
+            del os.environ["NNDIGITS_SPARE_TEST"]
+        third.join(10)
+        assert not third.is_alive()  # let go
+        third = m.backend.spare.process
+    finally:
+        m.shutdown()
+    assert m.backend.spare is None
+    third.join(10)
+    assert not third.is_alive()

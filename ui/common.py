@@ -559,6 +559,15 @@ def progress_label(view: JobView) -> str | None:
     return t(f"common.unit.{unit}", n=f"{pos[0]:,}", total=f"{pos[1]:,}")
 
 
+def seconds_left(view: JobView) -> float | None:
+    """Training seconds an active run still needs at its pace so far; None before it steps."""
+    pos, step = _position(view), view.last.get("step")
+    if not view.active or pos is None or not step or not pos[2]:
+        return None
+    _, _, steps, total = pos
+    return step["train_seconds"] / steps * max(0, total - steps)
+
+
 def training_progress(view: JobView, max_running: int | None = None) -> dict:
     """Where a training job stands: fraction done (0..1), a status line and a short one."""
     start, step = view.last.get("start"), view.last.get("step")
@@ -590,8 +599,8 @@ def training_progress(view: JobView, max_running: int | None = None) -> dict:
             parts.append(t("common.progress.avg_speed", speed=f"{seen / seconds:,.0f}"))
         elif step:
             parts.append(t("common.progress.speed", speed=f"{step['images_per_sec']:,.0f}"))
-        if view.active and step and steps:
-            left = step["train_seconds"] / steps * (total - steps)
+        left = seconds_left(view)
+        if left is not None:
             parts.append(t("common.progress.left", time=format_seconds(left)))
     elif view.active:
         parts.append(t("common.progress.starting"))
