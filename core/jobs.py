@@ -347,22 +347,27 @@ class JobManager:
         job = self.get(job_id)
         return job if job is not None and job.owner == owner else None
 
-    def touch(self, job_id: str | None, owner: str) -> bool:
-        """A heartbeat from the job's page; False (and nothing done) unless `owner` owns it."""
+    def touch(self, job_id: str | None, owner: str, here: bool = True) -> bool:
+        """A heartbeat from the job's page; False (and nothing done) unless `owner` owns it.
+
+        `here`: the page's browser runs on this machine, and needs a core while it draws
+        (`_watched`); a browser on a student's own computer costs this machine nothing.
+        """
         job = self._owned(job_id, owner)
         if job is None:
             return False
         job.set(last_seen=self.clock())
-        self._watched()
+        if here:
+            self._watched()
         return True
 
     def _watched(self) -> None:
-        """A page is showing a job live. Its server and browser need CPU too: while pages
-        watch, the running jobs share one core less (on 2 cores a run alone gets 1 BLAS
-        thread, not 2). OpenBLAS threads that outnumber the free cores wait on each other, and
-        a 2-thread run with a page watching on 2 cores trains at a third of its speed
-        (`bench/app_speed.py`). When no page has looked for `watch_window` seconds, the core
-        goes back to training."""
+        """A page whose browser is on this machine shows a job live. The server and that
+        browser need CPU too: while such pages watch, the running jobs share one core less (on
+        2 cores a run alone gets 1 BLAS thread, not 2). OpenBLAS threads that outnumber the free
+        cores wait on each other: a 2-thread run with a page watching on 2 cores trains at about
+        half the speed of a 1-thread one (`bench/app_speed.py`). When no such page has looked
+        for `watch_window` seconds, the core goes back to training."""
         with self._lock:
             self._last_watch = time.monotonic()
             if self._watch_timer is None and not self._closed.is_set():

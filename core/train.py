@@ -285,7 +285,7 @@ PRESETS: dict[str, TrainConfig] = {
         eval_every=10,
         log_every=1,
     ),
-    # 98% on the test set in about 10 s in the app (4-5 s with the CLI).
+    # 98% on the test set in about 7 s in the app (5-6 s with the CLI).
     "quick": TrainConfig(
         hidden=(256,), optimizer="adam", lr=3e-3, schedule="cosine", batch_size=128, epochs=5
     ),
@@ -330,8 +330,8 @@ PRESETS: dict[str, TrainConfig] = {
 PRESET_NOTES = {
     # Times: Start to result in the app on a 2-core machine (bench/preset_times.py).
     "seed": "The article's 784-10-10 network, full-batch gradient descent: 83-86% here "
-    "(the article reported 88%), in about 50 s.",
-    "quick": "One hidden layer of 256 ReLUs with Adam: 98% in about 10 s.",
+    "(the article reported 88%), in about 45 s.",
+    "quick": "One hidden layer of 256 ReLUs with Adam: 98% in about 7 s.",
     "best": "Two hidden layers (1024, 512), Adam, distorted digits: about 99.4% in about "
     "5 minutes.",
     "exploding": "A learning rate far too large: watch the loss per step climb instead of "

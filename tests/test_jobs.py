@@ -343,8 +343,9 @@ def test_a_second_run_takes_a_thread_from_the_first_and_gives_it_back_when_it_en
 def test_a_run_watched_by_its_page_leaves_a_core_to_the_server_and_takes_it_back_after(
     monkeypatch,
 ):
-    """While the run's page sends heartbeats the server and the browser need CPU: a run alone on
-    2 cores trains with 1 BLAS thread, and gets its second back once the page stops looking."""
+    """While the run's page sends heartbeats from a browser on this machine, the server and the
+    browser need CPU: a run alone on 2 cores trains with 1 BLAS thread, and gets its second back
+    once the page stops looking. A browser on another computer takes nothing from it."""
     monkeypatch.setattr("core.threads.cores", lambda: 2)
     m = JobManager(max_running=2, reap_every=None, watch_window=0.5)
 
@@ -356,7 +357,10 @@ def test_a_run_watched_by_its_page_leaves_a_core_to_the_server_and_takes_it_back
         a = m.submit("test", Threads(), owner="a")
         assert wait_until(lambda: threads(a) == 2, 60)
         assert not m.touch(a, "someone else")  # a stranger's page is not a watcher
-        assert not m.watched
+        for _ in range(5):  # nor is a page whose browser is on another computer
+            assert m.touch(a, "a", here=False)
+            time.sleep(0.1)
+        assert not m.watched and threads(a) == 2
         watching_until = time.monotonic() + 60
         seen_one = False
         while time.monotonic() < watching_until and not seen_one:

@@ -16,7 +16,7 @@ from core import jobs
 from core.jobs import JobView, get_manager
 from core.model_store import Model, ModelFileError
 from core.train import TrainConfig, preset
-from ui.common import current_workspace, owner_id
+from ui.common import browser_here, current_workspace, owner_id
 from ui.i18n import t
 
 # The article this app grew from, and its author's code (names in locales/*.json: "article.*").
@@ -127,7 +127,7 @@ def _progress() -> None:
     view = article_job()
     if view is None or view.finished:
         st.rerun()  # done (or gone): the whole page picks the model up
-    get_manager().touch(view.id, _owner())
+    get_manager().touch(view.id, _owner(), browser_here())
     start, step, data = view.last.get("start"), view.last.get("step"), view.last.get("data")
     if view.status == jobs.QUEUED:
         fraction, line = 0.0, t("article.queued", position=view.position)

@@ -195,6 +195,12 @@ def run_again(preset: str | None, config: dict, label: str) -> None:
 # --- this session's training job --------------------------------------------------------------
 
 
+def browser_here() -> bool:
+    """Whether this session's browser runs on the server's machine (a loopback connection, or
+    no connection at all in tests): it then competes with training for the same cores."""
+    return st.context.ip_address is None
+
+
 def train_job_id() -> str | None:
     """This session's training job id, reattached from the URL after a reload; sends a heartbeat.
 
@@ -204,7 +210,8 @@ def train_job_id() -> str | None:
     manager = get_manager()
     job_id = state.get("train_job") or st.query_params.get(JOB_PARAM)
     view = manager.view(job_id)
-    if view is not None and view.kind == TRAIN and manager.touch(job_id, owner_id()):
+    mine = view is not None and view.kind == TRAIN
+    if mine and manager.touch(job_id, owner_id(), browser_here()):
         if "train_job" not in state:  # reattached after a reload: read with it, as before
             state.setdefault(MODEL_KEY, LIVE)
         state["train_job"] = job_id

@@ -23,7 +23,15 @@ from core.jobs import finetune_job, get_manager
 from core.model_store import Model, ModelFileError
 from core.personal import MAX_ZIP_BYTES, ImportRefused, Listing, PersonalSet, score_arrays
 from core.runs.history import RUNS_DIR_META
-from ui.common import MODEL_KEY, current_model, current_workspace, owner_id, predict, runs_dir
+from ui.common import (
+    MODEL_KEY,
+    browser_here,
+    current_model,
+    current_workspace,
+    owner_id,
+    predict,
+    runs_dir,
+)
 from ui.i18n import say, t
 from ui.runs import note_saved
 
@@ -279,7 +287,8 @@ def _job_view():
     job_id = st.session_state.get("ft_job") or st.query_params.get(FT_PARAM)
     manager = get_manager()
     view = manager.view(job_id)
-    if view is not None and view.kind == FINETUNE and manager.touch(job_id, owner_id()):
+    mine = view is not None and view.kind == FINETUNE
+    if mine and manager.touch(job_id, owner_id(), browser_here()):
         st.session_state["ft_job"] = job_id
         if st.query_params.get(FT_PARAM) != job_id:
             st.query_params[FT_PARAM] = job_id

@@ -227,8 +227,8 @@ class RayJobs:
     def running_count(self):
         return self._call("running_count")
 
-    def touch(self, job_id, owner):
-        return self._call("touch", job_id, owner)
+    def touch(self, job_id, owner, here=True):
+        return self._call("touch", job_id, owner, here)
 
     def pause(self, job_id, owner):
         return self._call("pause", job_id, owner)
