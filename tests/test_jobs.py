@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 import types
 from pathlib import Path
@@ -427,3 +428,24 @@ def test_a_run_starts_in_the_worker_started_ahead_and_the_next_one_waits_ready()
     assert m.backend.spare is None
     third.join(10)
     assert not third.is_alive()
+
+
+def test_a_spare_that_died_as_it_was_handed_a_run_is_replaced_for_that_run():
+    """Between the check that the spare lives and the hand-over it may die: the run then starts
+    in a worker of its own instead of failing."""
+    from core.runs.local import ProcessRunner, start_worker
+
+    dead = start_worker()
+    dead.process.kill()
+    dead.process.join()
+    events, ended = [], threading.Event()
+    runner = ProcessRunner(
+        "ab" * 16, Ticker(n=3), 1, events.append, lambda code: ended.set(), worker=dead
+    )
+    try:
+        assert ended.wait(60)
+        assert runner.process is not dead.process
+        assert runner.process.exitcode == 0
+        assert [type(e).__name__ for e in events] == ["Start", "Step", "Step", "Step", "Done"]
+    finally:
+        runner.close()

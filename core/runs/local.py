@@ -99,14 +99,25 @@ class Worker:
             self.process.join()
 
 
+def start_worker() -> Worker:
+    """A new worker process (spawn: never fork a server that has threads)."""
+    return Worker(mp.get_context("spawn"))
+
+
 class ProcessRunner:
     """The server's handle on one worker process."""
 
     def __init__(self, job_id: str, task, blas_threads: int, on_event, on_end, worker=None):
-        self._new_worker = lambda: Worker(mp.get_context("spawn"))
         self.board = board_path(job_id)
         self._then = None  # a ScoreTask to run once the halted worker is gone
-        self._start(worker or self._new_worker(), task, str(self.board), blas_threads)
+        if worker is not None:
+            try:
+                self._start(worker, task, str(self.board), blas_threads)
+            except OSError:  # the spare died just now: start one for this run
+                worker.release()
+                worker = None
+        if worker is None:
+            self._start(start_worker(), task, str(self.board), blas_threads)
         self._pump = threading.Thread(
             target=self._read, args=(on_event, on_end), name=f"job-pump-{job_id[:8]}"
         )
@@ -125,7 +136,7 @@ class ProcessRunner:
             exitcode = self.process.exitcode
             if self._then is not None and not ended:
                 # Halted in the middle of a step: score what it left on the board.
-                self._start(self._new_worker(), self._then, "", self.worker.threads.value)
+                self._start(start_worker(), self._then, "", self.worker.threads.value)
                 self._pump_events(on_event)
         finally:
             on_end(exitcode if exitcode is not None else self.process.exitcode)
@@ -215,7 +226,7 @@ class LocalBackend:
         """Start the next spare (a few ms here: the new process loads in its own time)."""
         with self._lock:
             if self._keep_spare and not self._closed and self._spare is None:
-                self._spare = Worker(mp.get_context("spawn"))
+                self._spare = start_worker()
 
     def _take_spare(self) -> Worker | None:
         with self._lock:
