@@ -190,19 +190,40 @@ def stroke(page, points) -> None:
     page.mouse.up()
 
 
-def chart_points(page, title: str) -> int:
-    """How many x values the first trace of the plotly chart titled `title` holds now."""
+# A chart series as given to plotly.js: a list, or Plotly's compact binary array {dtype, bdata}.
+SERIES_JS = """(v) => {
+    if (!v) return [];
+    if (v.bdata === undefined) return Array.from(v);
+    const bytes = Uint8Array.from(atob(v.bdata), c => c.charCodeAt(0));
+    const types = {f8: Float64Array, f4: Float32Array, i4: Int32Array, u4: Uint32Array,
+                   i2: Int16Array, u2: Uint16Array, i1: Int8Array, u1: Uint8Array};
+    return Array.from(new types[v.dtype](bytes.buffer));
+}"""
+
+
+def chart_series(page, title: str, axis: str) -> list[float] | None:
+    """The `axis` ("x" or "y") values of the first trace of the plotly chart titled `title`;
+    None when there is no such chart."""
     return page.evaluate(
-        """(title) => {
+        """([title, axis]) => {
+            const series = """
+        + SERIES_JS
+        + """;
             const plots = Array.from(document.querySelectorAll('.js-plotly-plot'))
                 .filter(g => g.layout && g.layout.title &&
                         String(g.layout.title.text || '').includes(title));
-            if (!plots.length) return -1;
+            if (!plots.length) return null;
             const g = plots[plots.length - 1];
-            return g.data && g.data.length ? (g.data[0].x || []).length : 0;
+            return g.data && g.data.length ? series(g.data[0][axis]) : [];
         }""",
-        title,
+        [title, axis],
     )
+
+
+def chart_points(page, title: str) -> int:
+    """How many x values the first trace of the plotly chart titled `title` holds now."""
+    xs = chart_series(page, title, "x")
+    return -1 if xs is None else len(xs)
 
 
 def wait_for(predicate, timeout: float = 30.0, every_ms: int = 200, page=None) -> bool:

@@ -10,6 +10,7 @@ import pytest
 
 from tests.browser_support import (
     chart_points,
+    chart_series,
     go_to,
     open_app,
     screenshot,
@@ -42,16 +43,7 @@ def chart_trace_count(page, title: str) -> int:
 
 def chart_ys(page, title: str) -> list[float]:
     """The y values of the first trace of the plotly chart titled `title`."""
-    return page.evaluate(
-        """(title) => {
-            const plots = Array.from(document.querySelectorAll('.js-plotly-plot'))
-                .filter(g => g.layout && g.layout.title &&
-                        String(g.layout.title.text || '').includes(title));
-            if (!plots.length) return [];
-            return Array.from(plots[plots.length - 1].data[0].y || []);
-        }""",
-        title,
-    )
+    return chart_series(page, title, "y") or []
 
 
 def main(page):

@@ -208,7 +208,7 @@ def app_weights_dir(weights_tmp, shipped_model):
     yield weights_tmp
     manager = get_manager()
     for view in manager.views():
-        manager.forget(view.id)
+        manager.forget(view.id, view.owner)
 
 
 def test_the_article_switch_stays_on_after_a_visit_to_another_page(app_weights_dir):

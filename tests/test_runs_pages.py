@@ -4,8 +4,10 @@ diverged run never reads digits; the setup survives page changes and reloads."""
 
 from __future__ import annotations
 
+import base64
 import json
 
+import numpy as np
 import pytest
 
 from core import jobs
@@ -62,6 +64,13 @@ def stored_run(folder, run_id, created, **config_changes) -> history.RunRecord:
     return record
 
 
+def series(values) -> list:
+    """A chart series as the browser reads it: a list, or Plotly's compact binary array."""
+    if isinstance(values, dict) and "bdata" in values:
+        return np.frombuffer(base64.b64decode(values["bdata"]), values["dtype"]).tolist()
+    return list(values)
+
+
 # --- the Runs page, on made-up records ----------------------------------------------------------
 
 
@@ -86,7 +95,7 @@ def test_two_runs_are_overlaid_with_the_setting_that_differs_named(app_weights, 
     assert "1 differ: lr" in texts(at.markdown)
     at.radio(key="runs_x").set_value("seconds").run()
     loss = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert loss["data"][0]["x"][-1] == 191  # seconds of training, not steps
+    assert series(loss["data"][0]["x"])[-1] == 191  # seconds of training, not steps
     assert loss["layout"]["xaxis"]["title"]["text"] == "seconds of training"
 
 
