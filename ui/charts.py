@@ -111,13 +111,13 @@ def loss_per_step_figure(
                 line=dict(color=MAIN, width=2.5),
             )
         )
-    fig = go.Figure(traces)
-    fig.update_layout(
+    layout = dict(  # in the constructor: validated once (see probabilities_figure)
         **_layout(t(f"charts.title.loss_per_{unit}"), height),
-        xaxis_title=t(f"charts.unit.{unit}"),
+        xaxis=dict(title=t(f"charts.unit.{unit}")),
         # Full numbers on every tick: plotly's default log labels read as "5, 2, 0.1, 5".
         yaxis=dict(title=t("charts.cross_entropy_log"), type="log", tickformat=".2~g"),
     )
+    fig = go.Figure(traces, layout=layout)
     if not steps:
         return _waiting(fig, t(f"charts.waiting.first_{unit}s"))
     return fig
@@ -142,12 +142,12 @@ def _epoch_figure(epochs, train_key, val_key, title, y_title, height, percent=Fa
                 mode=mode,
                 line=dict(color=VAL, width=2),
             ),
-        ]
-    )
-    fig.update_layout(
-        **_layout(title, height),
-        xaxis=dict(title=t(f"charts.unit.{unit}"), rangemode="tozero"),
-        yaxis=dict(title=y_title, tickformat=".1%" if percent else None),
+        ],
+        layout=dict(  # in the constructor: validated once (see probabilities_figure)
+            **_layout(title, height),
+            xaxis=dict(title=t(f"charts.unit.{unit}"), rangemode="tozero"),
+            yaxis=dict(title=y_title, tickformat=".1%" if percent else None),
+        ),
     )
     if not epochs:
         return _waiting(fig, t(f"charts.waiting.evaluated_{unit}"))
@@ -227,13 +227,15 @@ def probabilities_figure(probs: Sequence[float], height: int = 260) -> go.Figure
             textposition="outside",
             cliponaxis=False,
             hovertemplate=t("charts.hover.digit") + "<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        **_layout(t("charts.title.probabilities"), height),
-        xaxis=dict(title=t("charts.digit"), type="category"),
-        yaxis=dict(range=[0, 1.08], tickformat=".0%", showgrid=True),
-        showlegend=False,
+        ),
+        # The layout goes into the constructor: each update_layout call validates the whole
+        # figure again, and this one is rebuilt on every stroke.
+        layout=dict(
+            **_layout(t("charts.title.probabilities"), height),
+            xaxis=dict(title=t("charts.digit"), type="category"),
+            yaxis=dict(range=[0, 1.08], tickformat=".0%", showgrid=True),
+            showlegend=False,
+        ),
     )
     return fig
 
@@ -249,14 +251,14 @@ def digit_image_figure(image, title: str | None = None, height: int = 260):
             colorscale="gray",
             showscale=False,
             hovertemplate=t("charts.hover.pixel") + "<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        **_layout(title, height),
-        # Plotly draws heatmap row 0 at the bottom; reversing the axis puts it on top.
-        yaxis=dict(autorange="reversed", scaleanchor="x", visible=False),
-        xaxis=dict(constrain="domain", visible=False),
-        plot_bgcolor="black",
-        showlegend=False,
+        ),
+        layout=dict(  # in the constructor: validated once (see probabilities_figure)
+            **_layout(title, height),
+            # Plotly draws heatmap row 0 at the bottom; reversing the axis puts it on top.
+            yaxis=dict(autorange="reversed", scaleanchor="x", visible=False),
+            xaxis=dict(constrain="domain", visible=False),
+            plot_bgcolor="black",
+            showlegend=False,
+        ),
     )
     return fig

@@ -181,13 +181,13 @@ def mosaic_figure(
             showscale=signed,
             colorbar=COLORBAR,
             hovertemplate="%{customdata}<br>" + t("insight_charts.value_hover") + "<extra></extra>",
-        )
-    )
-    rows = tiled.shape[0] / 29
-    fig.update_layout(
-        **_layout(title, height or int(60 + 120 * rows * min(1.0, 8 / cols))),
-        plot_bgcolor="white",
-        **_image_axes(),
+        ),
+        layout=_layout(  # in the constructor: validated once, not again by update_layout
+            title,
+            height or int(60 + 120 * tiled.shape[0] / 29 * min(1.0, 8 / cols)),
+            plot_bgcolor="white",
+            **_image_axes(),
+        ),
     )
     return fig
 
