@@ -6,7 +6,17 @@ import time
 import streamlit as st
 
 from core.augment import AUGMENTS
-from core.jobs import DIVERGED, DONE, FAILED, PAUSED, QUEUED, STOPPED, get_manager, wait_until
+from core.jobs import (
+    DIVERGED,
+    DONE,
+    FAILED,
+    PAUSED,
+    QUEUED,
+    RUNNING,
+    STOPPED,
+    get_manager,
+    wait_until,
+)
 from core.messages import Message
 from core.network import ACTIVATIONS, INITS
 from core.optim import OPTIMIZERS, SCHEDULES
@@ -377,7 +387,7 @@ def live_panel(was_active: bool, had_weights: bool) -> None:
         st.info(t("train.choose"))
         return
     left = seconds_left(view)
-    if was_active and left is not None and left < LIVE_EVERY:
+    if was_active and view.status == RUNNING and left is not None and left < LIVE_EVERY:
         # It ends before the next redraw: wait for it here, so the result shows as it comes.
         def ended() -> bool:
             nonlocal view

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "digits"
 MANAGER = "manager"
+CONNECT_TRIES = 30  # tries to find or make the manager while a shut-down one lets go of its name
 ROOT = str(Path(__file__).resolve().parents[2])  # the app's folder: workers import core from it
 POLL = 0.25  # seconds a manager's poll waits for new events
 
@@ -271,7 +273,15 @@ def connect(**settings) -> RayJobs:
             runtime_env={"env_vars": {"PYTHONPATH": ROOT}},
             log_to_driver=False,
         )
-    actor = ManagerActor.options(
-        name=MANAGER, namespace=NAMESPACE, lifetime="detached", get_if_exists=True
-    ).remote(settings)
-    return RayJobs(actor)
+    for attempt in range(CONNECT_TRIES):
+        actor = ManagerActor.options(
+            name=MANAGER, namespace=NAMESPACE, lifetime="detached", get_if_exists=True
+        ).remote(settings)
+        try:
+            return RayJobs(actor)
+        except ray.exceptions.ActorDiedError:
+            # A manager shut down a moment ago (`ray.kill` returns at once) can still hold the
+            # name: ask again once the cluster has let it go.
+            if attempt == CONNECT_TRIES - 1:
+                raise
+            time.sleep(0.1)
