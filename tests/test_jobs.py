@@ -320,6 +320,12 @@ def test_stop_in_the_middle_of_a_long_step_ends_the_worker_and_scores_what_it_le
         assert done["pid"] != view.last["start"]["pid"]
 
 
+def reported_threads(m, job_id):
+    """The BLAS threads a `Threads` job reported at its latest step (None before its first)."""
+    step = m.view(job_id).last.get("step")
+    return step["threads"] if step else None
+
+
 def test_a_second_run_takes_a_thread_from_the_first_and_gives_it_back_when_it_ends(monkeypatch):
     """On 2 cores a local run alone uses 2 BLAS threads, two runs use 1 each, without restarting.
     (A Ray job holds one CPU of the cluster: it always has 1.)"""
@@ -327,8 +333,7 @@ def test_a_second_run_takes_a_thread_from_the_first_and_gives_it_back_when_it_en
     m = JobManager(max_running=2, reap_every=None)
 
     def threads(job_id):
-        step = m.view(job_id).last.get("step")
-        return step["threads"] if step else None
+        return reported_threads(m, job_id)
 
     try:
         a = m.submit("test", Threads(), owner="a")
@@ -351,8 +356,7 @@ def test_a_run_watched_by_its_page_leaves_a_core_to_the_server_and_takes_it_back
     m = JobManager(max_running=2, reap_every=None, watch_window=0.5)
 
     def threads(job_id):
-        step = m.view(job_id).last.get("step")
-        return step["threads"] if step else None
+        return reported_threads(m, job_id)
 
     try:
         a = m.submit("test", Threads(), owner="a")
