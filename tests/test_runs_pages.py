@@ -141,12 +141,17 @@ def test_the_hidden_layers_field_round_trips_typed_text_tuples_and_no_layer():
 # --- real runs, recorded ------------------------------------------------------------------------
 
 
-@pytest.mark.mnist
-def test_a_finished_run_is_recorded_once_and_listed(app_weights, mnist, runs_tmp):
+def start_tiny_run():
+    """The Train page with a tiny setup, Start pressed: (the page, its job id)."""
     at = open_page(TRAIN)
     set_tiny_setup(at)
     click(at, "Start")
-    job_id = at.session_state["train_job"]
+    return at, at.session_state["train_job"]
+
+
+@pytest.mark.mnist
+def test_a_finished_run_is_recorded_once_and_listed(app_weights, mnist, runs_tmp):
+    at, job_id = start_tiny_run()
     wait_for_job(at)
     at.run()
     [record] = history.list_runs(runs_tmp)[0]
@@ -227,10 +232,7 @@ def test_a_full_batch_run_counts_iterations_everywhere(app_weights, mnist):
 
 @pytest.mark.mnist
 def test_a_run_whose_tab_was_closed_is_still_kept_in_the_history(app_weights, runs_tmp, mnist):
-    at = open_page(TRAIN)
-    set_tiny_setup(at)
-    click(at, "Start")
-    job_id = at.session_state["train_job"]
+    at, job_id = start_tiny_run()
     del at  # the tab is closed: no page will see this run end
     view = jobs.get_manager().wait(job_id, 120)
     assert view.status == jobs.DONE

@@ -127,7 +127,11 @@ class ProcessRunner:
     def _start(self, worker: Worker, task, board: str, threads: int) -> None:
         worker.give(task, board, threads)
         self.worker = worker
-        self.process = worker.process
+
+    @property
+    def process(self):
+        """The worker process running the task now (a scoring worker after a halt)."""
+        return self.worker.process
 
     def _read(self, on_event, on_end) -> None:
         exitcode = None
