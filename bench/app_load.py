@@ -4,12 +4,15 @@ idle, in one run.
 Starts a real `streamlit run app.py` on 127.0.0.1 (training runs in worker processes). First
 samples `/_stcore/health` with nothing happening (the reference); then two chromium tabs start a
 training run each (quick, more epochs, so they train throughout) and three tabs draw strokes on
-the Draw page's canvas over and over, while `/_stcore/health` is asked every 20 ms and the
-resident memory of the server and of each worker process is read from /proc every 50 ms (the
-health requests come from a process of their own).
+the Draw page's canvas over and over (each with another insight view open), while
+`/_stcore/health` is asked every 20 ms and the resident memory of the server and of each worker
+process is read from /proc every 50 ms (the health requests come from a process of their own).
 Prints health p50/p99/max (target p99 <= 50 ms), the server's peak RSS (target <= 350 MiB) and
-each worker's (target <= 300 MiB), both sampled and the kernel's own peak (VmHWM).
-Needs requirements-dev.txt and /usr/bin/chromium. Run: python bench/app_load.py [--seconds S]
+each worker's (target <= 300 MiB), both sampled and the kernel's own peak (VmHWM), and how the
+two cores were shared while loaded: CPU used by the browser, the server, the workers and the
+rest, and how long the server's threads stood ready to run without a core.
+Needs requirements-dev.txt and /usr/bin/chromium.
+Run: python bench/app_load.py [--seconds S] [--runs N] [--drawers N]
 """
 
 from __future__ import annotations
@@ -39,6 +42,13 @@ from tests.browser_support import (  # noqa: E402
 
 MiB = 2**20
 READY = "[data-testid=stApp][data-test-script-state=notRunning]"
+# The insight view each drawing tab keeps open (the Draw page computes only the open one), and
+# words it shows once computed.
+VIEWS = [
+    ("Nearest MNIST images", "training images closest to your drawing"),
+    ("Saliency", "per unit of extra ink"),
+    ("Hidden layers", "Each cell is one hidden unit"),
+]
 
 
 def health_sampler(url: str, out: list, stop: threading.Event, every: float = 0.02) -> None:
@@ -89,8 +99,45 @@ def memory_sampler(pid: int, peaks: dict, stop: threading.Event, every: float = 
         stop.wait(every)
 
 
+def cpu_times(server: int) -> dict:
+    """Seconds of CPU used so far by each kind of process on this machine, and by the server
+    waiting for a core while ready to run (its threads' run-queue delay, /proc/*/schedstat)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    kinds: dict[str, float] = {}
+    workers = set(workers_of(server))
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmd = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue
+        pid = int(entry.name)
+        kind = (
+            "server"
+            if pid == server
+            else "training workers"
+            if pid in workers
+            else "chromium"
+            if b"chrom" in cmd
+            else "other"
+        )
+        kinds[kind] = kinds.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    waited = 0
+    for task in Path(f"/proc/{server}/task").iterdir():
+        try:
+            waited += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    kinds["server waiting for a core"] = waited / 1e9
+    return kinds
+
+
 def percentiles(xs: list[float]) -> str:
     xs = sorted(xs)
+    if not xs:
+        return "(none)"
     p50 = statistics.median(xs) * 1000
     p99 = xs[min(len(xs) - 1, int(0.99 * len(xs)))] * 1000
     return f"p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  max {xs[-1] * 1000:6.1f} ms  (n={len(xs)})"
@@ -109,7 +156,9 @@ class HealthSampler:
     def __init__(self, url: str):
         ctx = mp.get_context("spawn")
         self._stop, self._queue = ctx.Event(), ctx.Queue()
-        self._proc = ctx.Process(target=_health_process, args=(url, self._stop, self._queue))
+        self._proc = ctx.Process(
+            target=_health_process, args=(url, self._stop, self._queue), daemon=True
+        )  # daemon: a failed run still exits
         self._proc.start()
 
     def finish(self) -> list[float]:
@@ -128,6 +177,8 @@ def sample_health(url: str, seconds: float) -> list[float]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=30.0, help="length of the loaded phase")
+    ap.add_argument("--runs", type=int, default=2, help="tabs training (to see each load alone)")
+    ap.add_argument("--drawers", type=int, default=3, help="tabs drawing")
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -151,8 +202,8 @@ def main(argv=None) -> int:
                     page.wait_for_selector(READY)
                     return page
 
-                drawers = [tab("draw") for _ in range(3)]
-                trainers = [tab("train") for _ in range(2)]
+                drawers = [tab("draw") for _ in range(args.drawers)]
+                trainers = [tab("train") for _ in range(args.runs)]
                 idle = sample_health(url, 5.0)  # the reference: tabs open, nothing happening
                 mem = threading.Thread(target=memory_sampler, args=(server.pid, peaks, stop))
                 mem.start()
@@ -181,23 +232,27 @@ def main(argv=None) -> int:
                     page.mouse.up()
 
                 # Warm-up, measured apart: each tab's first drawing (the server's first reading
-                # builds the neighbour index and imports what the insights need, once).
+                # builds the neighbour index and imports what the insights need, once). Only the
+                # open insight view is computed, so the tabs look at different ones.
                 sampler = HealthSampler(url)
                 for k, page in enumerate(drawers):
                     stroke(k, page, 0)
-                for page in drawers:
-                    near = page.get_by_text("training images closest to your drawing")
-                    near.first.wait_for(state="attached")  # in a tab of its own, maybe hidden
+                for k, page in enumerate(drawers):
+                    view, shows = VIEWS[k % len(VIEWS)]
+                    page.get_by_role("tab", name=view).click()
+                    page.get_by_text(shows).first.wait_for()
                     page.wait_for_selector(READY)
                 warmup = sampler.finish()
                 sampler = HealthSampler(url)
+                cpu_before, t0 = cpu_times(server.pid), time.monotonic()
                 strokes, deadline = 0, time.monotonic() + args.seconds
                 while time.monotonic() < deadline:
                     for k, page in enumerate(drawers):
                         stroke(k, page, strokes)
                         strokes += 1
-                    drawers[0].wait_for_timeout(100)
+                    (drawers or trainers)[0].wait_for_timeout(100)
                 loaded = sampler.finish()
+                cpu_after, elapsed = cpu_times(server.pid), time.monotonic() - t0
                 running = [
                     t.get_by_text("Finished").count() == 0 for t in trainers
                 ]  # still training at the end?
@@ -208,10 +263,20 @@ def main(argv=None) -> int:
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(f"/_stcore/health, idle server (reference): {percentiles(idle)}")
     print(f"/_stcore/health, the tabs' first drawings: {percentiles(warmup)}  (once per server)")
-    print(f"/_stcore/health, 2 runs + 3 tabs drawing:  {percentiles(loaded)}  (target p99 <= 50)")
+    print(
+        f"/_stcore/health, {args.runs} runs + {args.drawers} tabs drawing:  {percentiles(loaded)}"
+        "  (target p99 <= 50 with 2 runs + 3 tabs)"
+    )
     print(
         f"strokes drawn: {strokes} in {args.seconds:.0f} s; runs still training at the end: "
-        f"{sum(running)} of 2"
+        f"{sum(running)} of {args.runs}"
+    )
+    used = {k: (cpu_after[k] - cpu_before.get(k, 0.0)) / elapsed for k in cpu_after}
+    print(
+        "cores in use while loaded (of 2): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in used.items() if "waiting" not in k)
+        + f"; the server's threads waited for a core {used['server waiting for a core']:.2f} s "
+        "per second (summed over its threads)"
     )
     server_peak = peaks.pop(server.pid, (0, 0))
     print(

@@ -70,11 +70,16 @@ def panel(**state) -> AppTest:
 # --- the Draw page's panel ---------------------------------------------------------------------
 
 
+def chart_keys(at: AppTest) -> list[str]:
+    return [c.key for c in at.get("plotly_chart")]
+
+
 def test_the_drawing_insights_show_activations_saliency_preprocessing_and_neighbours(
     shipped_model,
 ):
     rgba = drawn_seven()
-    at = panel(drawing_rgba=rgba, drawing_x28=canvas_to_mnist(rgba))
+    drawing = dict(drawing_rgba=rgba, drawing_x28=canvas_to_mnist(rgba))
+    at = panel(**drawing)
     assert not at.exception
     assert [t.label for t in at.tabs] == [
         "Hidden layers",
@@ -83,17 +88,25 @@ def test_the_drawing_insights_show_activations_saliency_preprocessing_and_neighb
         "Nearest MNIST images",
     ]
     hidden = len(shipped_model.net.sizes) - 2
-    # one heat grid per hidden layer, then saliency and gradient x input
-    assert len(at.get("plotly_chart")) == hidden + 2
-    text = texts(at)
-    assert "Reads **7**" in text  # the MNIST-style input is read as a 7
-    assert "Naive: the whole canvas" in text
+    # Only the open tab is computed: one heat grid per hidden layer, nothing from the others.
+    assert chart_keys(at) == [f"insight_act_{layer}" for layer in range(1, hidden + 1)]
+    assert "Naive: the whole canvas" not in texts(at)
     assert at.session_state["insight_render_seconds"] > 0
+
+    at = panel(**drawing, insight_tab_kept=1)  # the tab the reader chose last
+    assert not at.exception
+    assert chart_keys(at) == ["insight_saliency", "insight_gxi"]
+
+    at = panel(**drawing, insight_tab_kept=2)
+    assert not at.exception
+    assert not chart_keys(at)
+    assert "Reads **7**" in texts(at)  # the MNIST-style input is read as a 7
+    assert "Naive: the whole canvas" in texts(at)
 
 
 def test_the_saliency_can_explain_another_digit(shipped_model):
     rgba = drawn_seven()
-    at = panel(drawing_rgba=rgba, drawing_x28=canvas_to_mnist(rgba))
+    at = panel(drawing_rgba=rgba, drawing_x28=canvas_to_mnist(rgba), insight_tab_kept=1)
     at.selectbox(key="insight_saliency_class").set_value(1).run()
     assert not at.exception
     assert "probability of 1 would change" in texts(at)
@@ -102,7 +115,7 @@ def test_the_saliency_can_explain_another_digit(shipped_model):
 @pytest.mark.mnist
 def test_the_nearest_mnist_images_are_listed_with_their_labels(mnist, shipped_model):
     rgba = drawn_seven()
-    at = panel(drawing_rgba=rgba, drawing_x28=canvas_to_mnist(rgba))
+    at = panel(drawing_rgba=rgba, drawing_x28=canvas_to_mnist(rgba), insight_tab_kept=3)
     assert not at.exception
     assert "training images closest to your drawing" in texts(at)
     captions = [c for image in at.get("image") for c in image.captions]
@@ -111,10 +124,13 @@ def test_the_nearest_mnist_images_are_listed_with_their_labels(mnist, shipped_mo
 
 def test_the_neighbour_search_waits_while_the_model_is_still_training(shipped_model):
     rgba = drawn_seven()
-    at = panel(drawing_rgba=rgba, drawing_x28=canvas_to_mnist(rgba), training=True)
+    drawing = dict(drawing_rgba=rgba, drawing_x28=canvas_to_mnist(rgba), training=True)
+    at = panel(**drawing, insight_tab_kept=3)
     assert not at.exception
     assert "still training" in texts(at)
-    assert len(at.get("plotly_chart")) == len(shipped_model.net.sizes)  # the other views stay
+    at = panel(**drawing)  # the other views still show the model in training
+    assert not at.exception
+    assert len(chart_keys(at)) == len(shipped_model.net.sizes) - 2
 
 
 def test_the_drawing_insights_ask_for_a_digit_when_the_canvas_is_empty(shipped_model):
@@ -148,6 +164,7 @@ def test_the_draw_page_shows_the_insight_panel_with_an_empty_canvas(shipped_mode
 def test_the_draw_page_shows_the_insight_views_for_a_drawing(shipped_model):
     at = page("pages/draw.py")
     at.session_state["canvas_0"] = canvas_state(drawn_seven())
+    at.session_state["insight_tab_kept"] = 1  # Saliency
     at.run()
     assert not at.exception
     assert "Hidden layers" in [t.label for t in at.tabs]

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import get_colorscale
 
 from ui.i18n import t
 
@@ -20,6 +21,9 @@ MAIN = "#1f77b4"  # blue: smoothed / training
 VAL = "#ff7f0e"  # orange: validation
 HIGHLIGHT = "#2ca02c"  # green: the predicted digit
 MUTED = "#b0b0b0"
+# Colour scales spelled out: the names ("gray", "RdBu_r") are Plotly's Python names, which the
+# browser's plotly.js does not know, and the figures below skip the checks that expand them.
+GRAY = get_colorscale("gray")
 
 LOSS_PER_STEP = "Loss per step"
 LOSS_PER_ITERATION = "Loss per iteration"  # full-batch runs: one step is one pass, an iteration
@@ -78,6 +82,21 @@ def _waiting(fig: go.Figure, message: str) -> go.Figure:
     return fig
 
 
+# Figures redrawn on every stroke or every second are built from plain dicts, without Plotly's
+# check of each property against its schema: the checks cost more than the rest of the work
+# (a 28x28 heatmap: 3.4 ms checked, 0.4 ms not) and hold the server's interpreter lock while
+# other tabs wait. The tests build every such figure with the checks on and compare the two.
+CHECKED = False
+
+
+def figure(data: Sequence[dict], layout: dict) -> go.Figure:
+    """A figure from traces written as dicts, each naming its `type` ("scatter", "bar", ...).
+
+    A property set to None is left out, as Plotly's checks would (it means "the default")."""
+    traces = [{k: v for k, v in trace.items() if v is not None} for trace in data]
+    return go.Figure(traces, layout=layout, _validate=CHECKED)
+
+
 def _floats(values) -> np.ndarray:
     """A series as a float array (None: a gap). Plotly checks a list point by point and copies
     it on every draw (40 ms for two lines of 1,000 points, the server's lock held); an array
@@ -93,7 +112,8 @@ def loss_per_step_figure(
     x = _floats(s["step"] for s in steps)
     unit = "iteration" if full_batch else "step"
     traces = [
-        go.Scatter(
+        dict(
+            type="scatter",
             x=x,
             y=_floats(s["loss"] for s in steps),
             name=t("charts.loss") if full_batch else t("charts.batch_loss"),
@@ -103,7 +123,8 @@ def loss_per_step_figure(
     ]
     if not full_batch:
         traces.append(
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=x,
                 y=_floats(s["smooth_loss"] for s in steps),
                 name=t("charts.smoothed"),
@@ -111,13 +132,13 @@ def loss_per_step_figure(
                 line=dict(color=MAIN, width=2.5),
             )
         )
-    layout = dict(  # in the constructor: validated once (see probabilities_figure)
+    layout = dict(
         **_layout(t(f"charts.title.loss_per_{unit}"), height),
-        xaxis=dict(title=t(f"charts.unit.{unit}")),
+        xaxis=dict(title=dict(text=t(f"charts.unit.{unit}"))),
         # Full numbers on every tick: plotly's default log labels read as "5, 2, 0.1, 5".
-        yaxis=dict(title=t("charts.cross_entropy_log"), type="log", tickformat=".2~g"),
+        yaxis=dict(title=dict(text=t("charts.cross_entropy_log")), type="log", tickformat=".2~g"),
     )
-    fig = go.Figure(traces, layout=layout)
+    fig = figure(traces, layout)
     if not steps:
         return _waiting(fig, t(f"charts.waiting.first_{unit}s"))
     return fig
@@ -126,16 +147,18 @@ def loss_per_step_figure(
 def _epoch_figure(epochs, train_key, val_key, title, y_title, height, percent=False, unit="epoch"):
     x = _floats(e["epoch"] for e in epochs)
     mode = "lines+markers" if len(x) <= 60 else "lines"
-    fig = go.Figure(
+    fig = figure(
         [
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=x,
                 y=_floats(e[train_key] for e in epochs),
                 name=t("charts.training"),
                 mode=mode,
                 line=dict(color=MAIN, width=2),
             ),
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=x,
                 y=_floats(e[val_key] for e in epochs),
                 name=t("charts.validation"),
@@ -143,10 +166,10 @@ def _epoch_figure(epochs, train_key, val_key, title, y_title, height, percent=Fa
                 line=dict(color=VAL, width=2),
             ),
         ],
-        layout=dict(  # in the constructor: validated once (see probabilities_figure)
+        dict(
             **_layout(title, height),
-            xaxis=dict(title=t(f"charts.unit.{unit}"), rangemode="tozero"),
-            yaxis=dict(title=y_title, tickformat=".1%" if percent else None),
+            xaxis=dict(title=dict(text=t(f"charts.unit.{unit}")), rangemode="tozero"),
+            yaxis=dict(title=dict(text=y_title), **(dict(tickformat=".1%") if percent else {})),
         ),
     )
     if not epochs:
@@ -188,9 +211,23 @@ def compare_figure(
     percent: bool = False,
 ) -> go.Figure:
     """Several runs' curves on one chart: curves are (name, xs, ys), one colour each."""
-    fig = go.Figure(
+    yaxis = dict(title=dict(text=y_title))
+    if log_y:
+        yaxis.update(type="log", tickformat=".2~g")
+    if percent:
+        yaxis.update(tickformat=".1%")
+    layout = _layout(title, height)
+    # Legends of long run names go below the chart, one per line.
+    layout.update(
+        xaxis=dict(title=dict(text=x_title)),
+        yaxis=yaxis,
+        legend=dict(orientation="v", y=-0.25, yanchor="top", x=0, xanchor="left"),
+        margin=dict(l=10, r=10, t=40, b=10),
+    )
+    fig = figure(
         [
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=_floats(xs),
                 y=_floats(ys),
                 name=name,
@@ -198,17 +235,9 @@ def compare_figure(
                 line=dict(color=COMPARE_COLORS[i % len(COMPARE_COLORS)], width=2),
             )
             for i, (name, xs, ys) in enumerate(curves)
-        ]
+        ],
+        layout,
     )
-    yaxis = dict(title=y_title)
-    if log_y:
-        yaxis.update(type="log", tickformat=".2~g")
-    if percent:
-        yaxis.update(tickformat=".1%")
-    fig.update_layout(**_layout(title, height), xaxis=dict(title=x_title), yaxis=yaxis)
-    # Legends of long run names go below the chart, one per line.
-    fig.update_layout(legend=dict(orientation="v", y=-0.25, yanchor="top", x=0, xanchor="left"))
-    fig.update_layout(margin=dict(l=10, r=10, t=40, b=10))
     if not any(len(xs) for _, xs, _ in curves):
         return _waiting(fig, t("charts.waiting.no_points"))
     return fig
@@ -218,21 +247,22 @@ def probabilities_figure(probs: Sequence[float], height: int = 260) -> go.Figure
     """The ten class probabilities as bars, the most likely digit in green."""
     probs = [float(p) for p in probs]
     best = max(range(len(probs)), key=probs.__getitem__)
-    fig = go.Figure(
-        go.Bar(
-            x=[str(d) for d in range(len(probs))],
-            y=probs,
-            marker_color=[HIGHLIGHT if d == best else MUTED for d in range(len(probs))],
-            text=[f"{p:.0%}" if p >= 0.01 else "" for p in probs],
-            textposition="outside",
-            cliponaxis=False,
-            hovertemplate=t("charts.hover.digit") + "<extra></extra>",
-        ),
-        # The layout goes into the constructor: each update_layout call validates the whole
-        # figure again, and this one is rebuilt on every stroke.
-        layout=dict(
+    fig = figure(
+        [
+            dict(
+                type="bar",
+                x=[str(d) for d in range(len(probs))],
+                y=probs,
+                marker=dict(color=[HIGHLIGHT if d == best else MUTED for d in range(len(probs))]),
+                text=[f"{p:.0%}" if p >= 0.01 else "" for p in probs],
+                textposition="outside",
+                cliponaxis=False,
+                hovertemplate=t("charts.hover.digit") + "<extra></extra>",
+            )
+        ],
+        dict(
             **_layout(t("charts.title.probabilities"), height),
-            xaxis=dict(title=t("charts.digit"), type="category"),
+            xaxis=dict(title=dict(text=t("charts.digit")), type="category"),
             yaxis=dict(range=[0, 1.08], tickformat=".0%", showgrid=True),
             showlegend=False,
         ),
@@ -243,16 +273,19 @@ def probabilities_figure(probs: Sequence[float], height: int = 260) -> go.Figure
 def digit_image_figure(image, title: str | None = None, height: int = 260):
     """A 28x28 image in [0, 1] as a grey heatmap, row 0 at the top as on the canvas."""
     title = t("charts.title.network_sees") if title is None else title
-    fig = go.Figure(
-        go.Heatmap(
-            z=image,
-            zmin=0,
-            zmax=1,
-            colorscale="gray",
-            showscale=False,
-            hovertemplate=t("charts.hover.pixel") + "<extra></extra>",
-        ),
-        layout=dict(  # in the constructor: validated once (see probabilities_figure)
+    fig = figure(
+        [
+            dict(
+                type="heatmap",
+                z=np.asarray(image),
+                zmin=0,
+                zmax=1,
+                colorscale=GRAY,
+                showscale=False,
+                hovertemplate=t("charts.hover.pixel") + "<extra></extra>",
+            )
+        ],
+        dict(
             **_layout(title, height),
             # Plotly draws heatmap row 0 at the bottom; reversing the axis puts it on top.
             yaxis=dict(autorange="reversed", scaleanchor="x", visible=False),

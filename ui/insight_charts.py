@@ -3,7 +3,8 @@
 Pure functions from arrays to plotly figures (and to enlarged uint8 images for st.image). They
 draw nothing with streamlit and compute nothing a reader would call analysis; that is
 core/insight.py. Their words come from ui.i18n.t (English outside a Streamlit run).
-The Draw page rebuilds some of these on every stroke, so each figure is one or two traces.
+The Draw page rebuilds some of these on every stroke, so each of those is one or two traces,
+built with ui.charts.figure (no per-property checks at run time; the tests check them).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import get_colorscale
 from plotly.subplots import make_subplots
 
+from ui.charts import GRAY, figure
 from ui.i18n import t
 
 MAIN = "#1f77b4"  # blue, as ui/charts.py
@@ -24,7 +27,9 @@ MUTED = "#b0b0b0"
 ORANGE = "#ff7f0e"
 
 # Diverging scale for signed values (weights, saliency): blue negative, white zero, red positive.
-DIVERGING = "RdBu_r"
+# Spelled out, as ui.charts.GRAY is.
+DIVERGING = get_colorscale("RdBu_r")
+BLUES = get_colorscale("Blues")
 # The same, but transparent around zero, so the digit underneath shows through an overlay.
 OVERLAY = [
     [0.0, "rgba(33,102,172,0.95)"],
@@ -90,10 +95,11 @@ def activation_figure(a: Sequence[float], layer: int, height: int | None = None)
     ids = np.arange(rows * cols).reshape(rows, cols)
     signed = bool((a < 0).any())
     fired = int((a > 0).sum())
-    trace = go.Heatmap(
+    trace = dict(
+        type="heatmap",
         z=grid.reshape(rows, cols),
         customdata=ids,
-        colorscale=DIVERGING if signed else "Blues",
+        colorscale=DIVERGING if signed else BLUES,
         zmid=0 if signed else None,
         zmin=None if signed else 0,
         xgap=1,
@@ -102,8 +108,6 @@ def activation_figure(a: Sequence[float], layer: int, height: int | None = None)
         hovertemplate=t("insight_charts.unit_hover") + "<extra></extra>",
     )
     title = t("insight_charts.activation_title", layer=layer, n=a.size, fired=fired)
-    # The layout goes into the constructor: every update_* call validates the figure again,
-    # which makes them several times slower, and this figure is rebuilt on every stroke.
     hidden = dict(showticklabels=False, showgrid=False, ticks="", zeroline=False)
     # At least as tall as a readable colour bar: one row of 10 units would otherwise leave it
     # a 30-pixel sliver.
@@ -114,15 +118,16 @@ def activation_figure(a: Sequence[float], layer: int, height: int | None = None)
         yaxis=dict(autorange="reversed", **hidden),
         xaxis=hidden,
     )
-    return go.Figure(trace, layout=layout)
+    return figure([trace], layout)
 
 
 def saliency_figure(image, values, title: str, height: int = 300) -> go.Figure:
     """A signed 28x28 map laid over the digit: red where more ink would raise the score."""
     m = _limit(values)
-    fig = go.Figure(
+    fig = figure(
         [
-            go.Heatmap(
+            dict(
+                type="heatmap",
                 z=np.asarray(image),
                 zmin=0,
                 zmax=1,
@@ -130,7 +135,8 @@ def saliency_figure(image, values, title: str, height: int = 300) -> go.Figure:
                 showscale=False,
                 hoverinfo="skip",
             ),
-            go.Heatmap(
+            dict(
+                type="heatmap",
                 z=np.asarray(values),
                 zmin=-m,
                 zmax=m,
@@ -139,7 +145,7 @@ def saliency_figure(image, values, title: str, height: int = 300) -> go.Figure:
                 hovertemplate=t("insight_charts.pixel_hover") + "<extra></extra>",
             ),
         ],
-        layout=_layout(title, height, plot_bgcolor="white", **_image_axes()),
+        _layout(title, height, plot_bgcolor="white", **_image_axes()),
     )
     return fig
 
@@ -171,18 +177,23 @@ def mosaic_figure(
     names = list(names) if names is not None else [str(k) for k in range(len(images))]
     labels = np.where(ids >= 0, np.asarray(names + [""], dtype=object)[ids], "")
     m = _limit(images) if signed else 1.0
-    fig = go.Figure(
-        go.Heatmap(
-            z=tiled,
-            customdata=labels,
-            colorscale=DIVERGING if signed else "gray",
-            zmin=-m if signed else 0,
-            zmax=m,
-            showscale=signed,
-            colorbar=COLORBAR,
-            hovertemplate="%{customdata}<br>" + t("insight_charts.value_hover") + "<extra></extra>",
-        ),
-        layout=_layout(  # in the constructor: validated once, not again by update_layout
+    fig = figure(
+        [
+            dict(
+                type="heatmap",
+                z=tiled,
+                customdata=labels,
+                colorscale=DIVERGING if signed else GRAY,
+                zmin=-m if signed else 0,
+                zmax=m,
+                showscale=signed,
+                colorbar=COLORBAR,
+                hovertemplate="%{customdata}<br>"
+                + t("insight_charts.value_hover")
+                + "<extra></extra>",
+            )
+        ],
+        _layout(
             title,
             height or int(60 + 120 * tiled.shape[0] / 29 * min(1.0, 8 / cols)),
             plot_bgcolor="white",

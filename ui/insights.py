@@ -128,14 +128,18 @@ def render_drawing_insights(model, rgba, x28) -> None:
         key="insight_tab",
         on_change=_keep_tab,
     )
-    with tabs[0]:
-        _activations_view(net, x28)
-    with tabs[1]:
-        _saliency_view(net, x28, reading)
-    with tabs[2]:
-        _preprocessing_view(net, rgba, x28, reading)
-    with tabs[3]:
-        _neighbours_view(model, x28, reading)
+    # Only the open tab is computed and sent: the tabs track their state (on_change), so a
+    # stroke costs the server one view, not four, and the browser draws one.
+    views = [
+        lambda: _activations_view(net, x28),
+        lambda: _saliency_view(net, x28, reading),
+        lambda: _preprocessing_view(net, rgba, x28, reading),
+        lambda: _neighbours_view(model, x28, reading),
+    ]
+    for tab, view in zip(tabs, views, strict=True):
+        if tab.open is not False:
+            with tab:
+                view()
     st.session_state["insight_render_seconds"] = time.perf_counter() - started
 
 
