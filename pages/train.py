@@ -1,7 +1,6 @@
 """Train: choose a setup, start a background training job, watch it learn, save the result."""
 
 import functools
-import time
 
 import streamlit as st
 
@@ -129,7 +128,7 @@ def apply_change(change: dict) -> None:
     for name, value in change.items():
         state[f"cfg_{name}"] = format_hidden(value) if name == "hidden" else value
     state["setup_note"] = t("train.applied", change=change_words(change))
-    state["doctor_applied"] = True  # the panel's fragment reruns the whole page once
+    state["doctor_applied"] = True  # the charts' fragment reruns the whole page once
 
 
 def show_diagnosis(d, key: str, note: str = "") -> None:
@@ -377,11 +376,9 @@ if active:
 # --- the live panel -----------------------------------------------------------------------------
 
 
-def live_panel(was_active: bool, had_weights: bool) -> None:
-    """Status, progress, the three charts and the doctor; redrawn every LIVE_EVERY seconds while
-    the job is active."""
-    if st.session_state.pop("doctor_applied", False):
-        st.rerun()  # a suggestion changed the setup fields above: redraw the whole page
+def live_status(was_active: bool, had_weights: bool) -> None:
+    """Status and progress; redrawn every LIVE_EVERY seconds while the job is active. It also
+    notices the end of the run (and the first weights), and redraws the whole page then."""
     view = train_job_view()
     if view is None:
         st.info(t("train.choose"))
@@ -403,16 +400,21 @@ def live_panel(was_active: bool, had_weights: bool) -> None:
     if view.status == QUEUED:
         st.info(progress["line"])
     st.progress(progress["fraction"], text=progress["line"])
+
+
+def live_charts() -> None:
+    """The three charts and the doctor's reading; redrawn every CHART_EVERY seconds while the
+    job is active (a fragment of their own, so the status's redraws do not send them again)."""
+    if st.session_state.pop("doctor_applied", False):
+        st.rerun()  # a suggestion changed the setup fields above: redraw the whole page
+    view = train_job_view()
+    if view is None:
+        return
     steps, epochs = view.series("step"), view.series("epoch")
     step_key = (view.id, len(steps), steps[-1]["step"] if steps else 0)
     epoch_key = (view.id, len(epochs))
     c1, c2, c3 = st.columns(3)
     config = {"displayModeBar": False}
-    # During a run the charts are redrawn together, at most every CHART_EVERY seconds.
-    now = time.monotonic()
-    refresh = not view.active or now - st.session_state.get("chart_drawn", 0.0) >= CHART_EVERY
-    if refresh:
-        st.session_state["chart_drawn"] = now
     whole = full_batch(view)
     explain = (
         (t("charts.explain.loss_iteration"), t("charts.explain.loss_evaluated"))
@@ -427,7 +429,7 @@ def live_panel(was_active: bool, had_weights: bool) -> None:
         (c3, "acc", epoch_key, charts.accuracy_per_epoch_figure, epochs, explain[2]),
     ):
         build = functools.partial(build, full_batch=whole)
-        fig = figure(name, (*key, whole), build, data, refresh)
+        fig = figure(name, (*key, whole), build, data)
         column.plotly_chart(fig, config=config, key=f"chart_{name}")
         column.caption(words)
     if view.active:
@@ -447,21 +449,21 @@ def doctor_panel(view, found) -> None:
             show_diagnosis(d, key=f"doctor_{view.id}_{d.code}", note=named)
 
 
-def figure(name, key, build, data, refresh: bool):
-    """Build a chart only when its data changed, and during a run only when `refresh` says so:
-    each new chart costs the browser about 60 ms of CPU to draw, which a laptop's browser takes
-    from the training run (`bench/app_speed.py`). Another run's chart is replaced at once."""
+def figure(name, key, build, data):
+    """Build a chart only when its data changed (the key says): each new chart also costs the
+    browser about 60 ms of CPU to draw, which a laptop's browser takes from the training run
+    (`bench/app_speed.py`)."""
     memo = st.session_state.setdefault("train_figures", {})
     old = memo.get(name)
-    other_run = old is not None and old[0][0] != key[0]  # keys start with the job id
-    if old is None or other_run or (old[0] != key and refresh):
+    if old is None or old[0] != key:
         memo[name] = old = (key, build(data))
     return old[1]
 
 
-st.fragment(live_panel, run_every=LIVE_EVERY if active else None)(
+st.fragment(live_status, run_every=LIVE_EVERY if active else None)(
     active, view is not None and has_weights(view)
 )
+st.fragment(live_charts, run_every=CHART_EVERY if active else None)()
 
 
 def _await_scores() -> None:
