@@ -58,6 +58,12 @@ EXPLAIN_ACCURACY_ITERATION = (
 )
 
 
+# A log axis labelled at 1, 2 and 5 times each power of ten, in full numbers: plotly's default
+# labels every digit over a short range (0.07, 0.08, 0.09, 0.1 crowd into one smudge) and
+# abbreviates the rest ("5, 2, 0.1, 5").
+LOG_AXIS = dict(type="log", dtick="D2", tickformat=".2~g")
+
+
 def _layout(title: str, height: int, **extra) -> dict:
     return dict(
         # The title sits at the very top and the legend in a row of its own below it, so the
@@ -135,8 +141,7 @@ def loss_per_step_figure(
     layout = dict(
         **_layout(t(f"charts.title.loss_per_{unit}"), height),
         xaxis=dict(title=dict(text=t(f"charts.unit.{unit}"))),
-        # Full numbers on every tick: plotly's default log labels read as "5, 2, 0.1, 5".
-        yaxis=dict(title=dict(text=t("charts.cross_entropy_log")), type="log", tickformat=".2~g"),
+        yaxis=dict(title=dict(text=t("charts.cross_entropy_log")), **LOG_AXIS),
     )
     fig = figure(traces, layout)
     if not steps:
@@ -213,7 +218,7 @@ def compare_figure(
     """Several runs' curves on one chart: curves are (name, xs, ys), one colour each."""
     yaxis = dict(title=dict(text=y_title))
     if log_y:
-        yaxis.update(type="log", tickformat=".2~g")
+        yaxis.update(LOG_AXIS)
     if percent:
         yaxis.update(tickformat=".1%")
     layout = _layout(title, height)
