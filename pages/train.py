@@ -429,7 +429,7 @@ def live_charts() -> None:
         (c3, "acc", epoch_key, charts.accuracy_per_epoch_figure, epochs, explain[2]),
     ):
         build = functools.partial(build, full_batch=whole)
-        fig = figure(name, (*key, whole), build, data)
+        fig = remembered_figure(name, (*key, whole), build, data)
         column.plotly_chart(fig, config=config, key=f"chart_{name}")
         column.caption(words)
     if view.active:
@@ -449,7 +449,7 @@ def doctor_panel(view, found) -> None:
             show_diagnosis(d, key=f"doctor_{view.id}_{d.code}", note=named)
 
 
-def figure(name, key, build, data):
+def remembered_figure(name, key, build, data):
     """Build a chart only when its data changed (the key says): each new chart also costs the
     browser about 60 ms of CPU to draw, which a laptop's browser takes from the training run
     (`bench/app_speed.py`)."""

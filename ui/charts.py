@@ -3,7 +3,8 @@
 Pure functions from plain lists and arrays to figures. They never compute anything a page should
 know about; they only draw, with their words from the catalog (ui.i18n.t: the reader's language
 in the app, English outside a Streamlit run). The English constants below stay for reference.
-Figures stay small (few traces, no animation) because the Train page rebuilds them twice a second.
+Figures stay small (few traces, no animation): the Train page redraws them every two seconds and
+the Draw page on every stroke.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ class Event(Mapping):
     def __getitem__(self, key: str) -> Any:
         if key == "kind":
             return self.kind
-        if key in _field_names(type(self)):
+        if key in self._names():
             return getattr(self, key)
         return self.extra[key]  # KeyError for anything unknown, as a dict would
 
