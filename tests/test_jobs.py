@@ -453,3 +453,53 @@ def test_a_spare_that_died_as_it_was_handed_a_run_is_replaced_for_that_run():
         assert [type(e).__name__ for e in events] == ["Start", "Step", "Step", "Step", "Done"]
     finally:
         runner.close()
+
+
+# A server that starts a worker, pauses its run and dies without a word (killed, or its
+# terminal closed): run as a process of its own, it prints its worker's pid, then _exits.
+ORPHANING_SERVER = """
+import os, sys
+sys.path.insert(0, {root!r})
+from core.runs.local import start_worker
+from tests.job_tasks import Ticker
+
+worker = start_worker()
+worker.run.clear()  # paused: the run waits for a resume that will never come
+worker.give(Ticker(n=10**9), "", 1)
+worker.events.recv()  # its Start: the task is running, held by the pause
+print(worker.process.pid, os.getsid(0), os.getsid(worker.process.pid), flush=True)
+os._exit(0)
+"""
+
+
+def gone(pid: int) -> bool:
+    """No such process, or only its exit status left (a zombie waiting for its new parent)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_worker_runs_in_a_session_of_its_own_and_ends_when_its_server_is_gone(tmp_path):
+    """Its own session lets the kernel share the cores between the server and training rather
+    than out of the server's share (`bench/app_load.py`). Outside the server's session a
+    terminal's hang-up no longer ends it, so it watches its server: a paused run whose server
+    was killed must not wait forever."""
+    import subprocess
+
+    root = str(Path(__file__).resolve().parent.parent)
+    with open(tmp_path / "server.err", "w") as err:
+        server = subprocess.Popen(  # the worker inherits its stdout: read one line, not to EOF
+            [sys.executable, "-c", ORPHANING_SERVER.format(root=root)],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+    with server:
+        line = server.stdout.readline()
+        assert server.wait(60) == 0, (tmp_path / "server.err").read_text()
+    assert line, (tmp_path / "server.err").read_text()
+    pid, server_session, worker_session = map(int, line.split())
+    assert worker_session == pid != server_session
+    assert not gone(pid)  # the server is gone; its paused worker is not, yet
+    assert wait_until(lambda: gone(pid), timeout=30, every=0.1)

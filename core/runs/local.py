@@ -18,6 +18,7 @@ import logging
 import multiprocessing as mp
 import os
 import threading
+import time
 
 from core.messages import Message
 from core.runs.board import WeightsBoard, board_path, read_board
@@ -27,17 +28,47 @@ from core.runs.loop import Control
 log = logging.getLogger(__name__)
 
 WORKER_NICENESS = 10  # added to the worker's nice value (0 = the server's priority)
+SERVER_CHECK_EVERY = 1.0  # seconds between a worker's checks that its server is still there
 
 
-def _worker_main(inbox, conn, stop_event, run_event, threads) -> None:
+def _leave_server_session() -> None:
+    """Run in a session of its own, beside the server rather than inside its share of the cores.
+
+    Linux kernels with autogroup scheduling (the default on most desktops, and on this project's
+    machines) share the cores between sessions first, then between the processes of a session.
+    A worker in the server's session spent the server's share, against a browser's session on
+    the same machine; in a session of its own it competes beside them (`bench/app_load.py`, two
+    runs and five chromium tabs on 2 cores: the workers got 0.51-0.57 of a core, 0.38-0.48
+    before). A terminal's Ctrl-C now reaches only the server, which ends its workers itself.
+    """
+    try:
+        os.setsid()
+    except OSError:  # already a session leader, or not allowed: stay in the server's session
+        pass
+
+
+def _end_with_server(server_pid: int) -> None:
+    """Exit once the server is gone (the worker then has another parent). A paused run waits
+    for the server's word and would otherwise wait forever after the server was killed or its
+    terminal closed; a running one would only notice at its next event."""
+    while os.getppid() == server_pid:
+        time.sleep(SERVER_CHECK_EVERY)
+    os._exit(1)
+
+
+def _worker_main(inbox, conn, stop_event, run_event, threads, server_pid) -> None:
     """The worker process: load the engine, wait for a (task, board path) on `inbox`, run the
     task, sending every event; a failure becomes a Failed event. A spare whose inbox closes
-    without a task (the server let it go) just ends.
+    without a task (the server let it go) just ends, and so does any worker whose server is gone.
 
-    It runs at a lower CPU priority than the web server: when training and pages compete for
-    the cores, the pages answer first and training takes what is left (it loses little, as the
-    server is idle most of the time).
+    When training and pages compete for the cores, the pages should answer first and training
+    take what is left (it loses little, as the server is idle most of the time). A lower CPU
+    priority (nice) does that where the kernel schedules processes one by one. Where it
+    schedules sessions first (autogroup), nice counts only inside a session, and a session of
+    its own keeps training from spending the server's share.
     """
+    threading.Thread(target=_end_with_server, args=(server_pid,), daemon=True).start()
+    _leave_server_session()
     try:
         os.nice(WORKER_NICENESS)
     except OSError:  # not allowed here: train at the server's priority
@@ -75,7 +106,7 @@ class Worker:
         self.environ = dict(os.environ)  # what it inherits: settings such as the data folder
         self.process = ctx.Process(
             target=_worker_main,
-            args=(take, send, self.stop, self.run, self.threads),
+            args=(take, send, self.stop, self.run, self.threads, os.getpid()),
             name="nndigits-worker",
             daemon=True,
         )
