@@ -117,5 +117,6 @@ with answer_col:
 # Further sections about the current drawing go here, below the answer, each taking
 # (model, rgba, x28), e.g. ui.insights.render_drawing_insights(model, rgba, x28).
 
-render_feedback(model, state["drawing_rgba"], state["drawing_x28"])  # keep it in My digits
+said = None if rgba is None else read_canvas(rgba, model)  # a "?" cannot be called right
+render_feedback(model, state["drawing_rgba"], state["drawing_x28"], reading=said)  # My digits
 render_drawing_insights(model, state["drawing_rgba"], state["drawing_x28"])  # see inside

@@ -219,3 +219,34 @@ def test_a_reloaded_my_digits_page_finds_its_fine_tuning_run_through_the_url(sto
         assert not reloaded.exception
     finally:
         get_manager().forget(job_id, "local")
+
+
+def test_a_drawing_the_reader_refused_cannot_be_called_right_but_can_be_labelled(store):
+    """Two bars side by side read as "?" (more than one digit): "Right" would keep it as the
+    model's top guess and teach the network that such drawings are digits."""
+
+    def script():
+        import numpy as np
+
+        from core.model_store import load_model
+        from core.preprocess import canvas_to_mnist
+        from core.reading import read_canvas
+        from ui.personal import render_feedback
+
+        rgba = np.zeros((280, 280, 4), np.uint8)
+        rgba[..., 3] = 255
+        rgba[50:230, 40:60, :3] = 255
+        rgba[50:230, 200:220, :3] = 255
+        model = load_model()
+        reading = read_canvas(rgba, model)
+        assert reading.digit is None and reading.best is not None
+        render_feedback(model, rgba, canvas_to_mnist(rgba), reading=reading)
+
+    at = AppTest.from_function(script, default_timeout=30).run()
+    assert not at.exception, at.exception
+    right = at.button(key="fb_right")
+    assert right.disabled and "no digit" in right.help
+    assert not any(at.button(key=f"fb_digit_{d}").disabled for d in range(10))
+    at.button(key="fb_digit_7").click().run()
+    (item,) = store.items()
+    assert item.label == 7 and item.prediction is not None  # the model's guess, kept beside

@@ -88,15 +88,21 @@ def render_store_error() -> None:
         st.error(message)
 
 
-def render_feedback(model, rgba, x28, prediction=None) -> None:
+def render_feedback(model, rgba, x28, prediction=None, reading=None) -> None:
     """ "Right" and "Wrong, it is ..." under the answer: keep this drawing with its label.
 
     `prediction` is the digit the model gave (or its ten probabilities); None works it out.
+    `reading` (core.reading.Reading), when given, is what the page said: where it gave "?"
+    there is nothing to call right (a scribble kept as its top guess would teach the network
+    that scribbles are digits), and the user may still say which digit it is.
     Nothing shows while there is no drawing.
     """
     if x28 is None:
         return
-    if prediction is None and model is not None:
+    refused = reading is not None and reading.digit is None
+    if reading is not None:
+        prediction = reading.best if refused else reading.digit  # the model's guess is kept
+    elif prediction is None and model is not None:
         prediction = predict(model, x28)[0]
     elif prediction is not None and np.ndim(prediction) > 0:
         prediction = int(np.argmax(prediction))
@@ -109,8 +115,10 @@ def render_feedback(model, rgba, x28, prediction=None) -> None:
             t("my_digits.feedback.right"),
             key="fb_right",
             icon=":material/check:",
-            disabled=prediction is None,
-            help=t(_an("my_digits.feedback.right_help", prediction), digit=prediction),
+            disabled=prediction is None or refused,
+            help=t("my_digits.feedback.right_refused")
+            if refused
+            else t(_an("my_digits.feedback.right_help", prediction), digit=prediction),
         ):
             _keep(store, x28, rgba, prediction, prediction, model)
     with wrong_col, st.popover(t("my_digits.feedback.wrong"), icon=":material/edit:"):
@@ -118,7 +126,8 @@ def render_feedback(model, rgba, x28, prediction=None) -> None:
         rows = [st.columns(5), st.columns(5)]
         for d in range(10):
             with rows[d // 5][d % 5]:
-                if st.button(str(d), key=f"fb_digit_{d}", disabled=d == prediction):
+                said = d == prediction and not refused  # the digit the page gave
+                if st.button(str(d), key=f"fb_digit_{d}", disabled=said):
                     _keep(store, x28, rgba, d, prediction, model)
     with note_col:
         kept = store.find(x28)
