@@ -105,6 +105,17 @@ def one_hot(y, k: int = 10, dtype=np.float32):
     return Y
 
 
+def smooth_labels(Y, eps: float):
+    """Label smoothing: Y_eps = (1 - eps) Y + eps / k, for one-hot rows Y of k classes.
+
+    With eps = 0.1 the right digit's target is 0.91 and every other digit's 0.01, so the network
+    is never pushed towards a probability of exactly 1 (whose logit would have to grow without
+    end). The rows still sum to 1, so backward's dZ = (P - Y_eps) / m holds unchanged.
+    """
+    k = Y.shape[1]
+    return (Y * Y.dtype.type(1 - eps) + Y.dtype.type(eps / k)).astype(Y.dtype, copy=False)
+
+
 # --- parameters -------------------------------------------------------------------------------
 
 

@@ -62,6 +62,7 @@ FIELDS = (
     "batch_size",
     "epochs",
     "l2",
+    "smoothing",
     "augment",
     "train_size",
     "seed",
@@ -274,6 +275,13 @@ with st.expander(t("train.custom"), expanded=False):
             step=0.0001,
             format="%g",
             help=t("train.field.l2.help"),
+        )
+        st.number_input(
+            t("train.field.smoothing.label"),
+            key="cfg_smoothing",
+            step=0.05,
+            format="%g",
+            help=t("train.field.smoothing.help"),
         )
         st.selectbox(
             t("train.field.augment.label"),

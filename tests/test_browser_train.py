@@ -8,6 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from core.train import PRESETS
 from tests.browser_support import (
     chart_points,
     go_to,
@@ -98,7 +99,7 @@ def test_draw_reads_with_the_model_in_training_and_the_quick_run_finishes(app_ur
 
     go_to(page, "Train", TRAIN)
     page.get_by_text("test digits read correctly").wait_for(timeout=FINISH_TIMEOUT * 1000)
-    assert chart_points(page, "Accuracy per epoch") == 5
+    assert chart_points(page, "Accuracy per epoch") == PRESETS["quick"].epochs
     screenshot(page, "train", for_readme=True)
 
 

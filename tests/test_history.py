@@ -10,7 +10,7 @@ import pytest
 
 from core.runs import history
 from core.runs.history import RunRecord, make_record
-from core.train import TrainConfig, train
+from core.train import TrainConfig, preset, train
 from tests.conftest import toy_dataset
 
 
@@ -113,6 +113,14 @@ def test_settings_that_differ_between_runs_are_named_in_config_order():
     assert history.differing_settings([a, a]) == []
 
 
+def test_a_run_recorded_before_a_setting_existed_counts_as_its_default():
+    old, new = a_record("old"), a_record("new")
+    del old.config["smoothing"]  # written before label smoothing was a setting
+    assert history.differing_settings([old, new]) == []
+    smoothed = a_record("smoothed", smoothing=0.1)
+    assert history.differing_settings([old, smoothed]) == ["smoothing"]
+
+
 def test_curves_follow_step_epoch_or_seconds():
     record = a_record()
     xs, ys = history.curve(record, "loss", "step")
@@ -151,12 +159,12 @@ def test_a_real_training_run_is_recorded_from_its_events(tmp_path):
     same = make_record(
         "q",
         "train",
-        TrainConfig(hidden=(256,), lr=3e-3, schedule="cosine", batch_size=128, epochs=5).to_dict(),
+        preset("quick").to_dict(),
         "done",
         0.0,
         preset="quick",
     )
-    assert history.label(same) == "quick: 784-256-10, adam 0.003"
+    assert history.label(same) == "quick: 784-256-10, adam 0.005"
 
 
 def test_a_run_whose_page_was_closed_is_kept_when_its_worker_ends(tmp_path):

@@ -13,6 +13,7 @@ from core.network import (
     input_gradient,
     loss_and_grads,
     one_hot,
+    smooth_labels,
     softmax,
 )
 
@@ -109,6 +110,43 @@ def test_backward_can_return_the_gradient_with_respect_to_the_input():
     # dX holds d(mean loss)/dX; the mean over rows makes each row's share 1/m of the total.
     fd = (_loss(net, Xp, y) - _loss(net, Xm, y)) / (2 * h)
     assert _rel_err(fd, dX[:, px].sum()) < 1e-6
+
+
+def test_smoothed_targets_keep_a_little_for_every_digit_and_still_sum_to_one():
+    Y = smooth_labels(one_hot(np.array([3, 0])), 0.1)
+    assert Y.dtype == np.float32
+    assert Y[0, 3] == pytest.approx(0.91) and Y[0, 0] == pytest.approx(0.01)
+    assert np.allclose(Y.sum(axis=1), 1.0)
+    assert np.array_equal(smooth_labels(one_hot(np.array([5])), 0.0), one_hot(np.array([5])))
+
+
+def test_backprop_with_smoothed_targets_matches_finite_differences_of_their_cross_entropy():
+    """dZ = (P - Y_eps) / m is the gradient of L = -(1/m) sum Y_eps log P, checked entry by
+    entry against central differences of that loss."""
+    rng = np.random.default_rng(5)
+    net = init_network([784, 12, 10], "relu", rng, dtype=np.float64)
+    X, y = rng.random((6, 784)), rng.integers(0, 10, 6)
+    Y = smooth_labels(one_hot(y, dtype=np.float64), 0.1)
+
+    def loss() -> float:
+        return float(-np.mean(np.sum(Y * np.log(forward(net, X)), axis=1)))
+
+    grads = backward(net, forward(net, X, keep=True), Y)
+    h = 1e-6
+    for arr, g in ((net.W[0], grads.W[0]), (net.W[1], grads.W[1]), (net.b[1], grads.b[1])):
+        for _ in range(8):
+            idx = tuple(rng.integers(s) for s in arr.shape)
+            old = arr[idx]
+            arr[idx] = old + h
+            up = loss()
+            arr[idx] = old - h
+            down = loss()
+            arr[idx] = old
+            fd = (up - down) / (2 * h)
+            assert _rel_err(fd, g[idx]) < 1e-5 or abs(fd - g[idx]) < 1e-10
+    # And it is not the plain one-hot gradient: the targets really changed.
+    plain = backward(net, forward(net, X, keep=True), one_hot(y, dtype=np.float64))
+    assert not np.allclose(plain.b[1], grads.b[1])
 
 
 def test_softmax_stays_finite_and_normalised_for_huge_logits():

@@ -2,11 +2,13 @@
 
 import itertools
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from core import train as T
+from core.network import forward
 from core.train import PRESETS, Control, TrainConfig, preset, train
 from tests.conftest import toy_dataset
 
@@ -38,6 +40,29 @@ def test_training_is_a_generator_of_metrics_that_can_be_sliced(toy):
     first = list(itertools.islice(train(cfg, toy), 4))
     assert [e["kind"] for e in first] == ["start", "step", "step", "step"]
     assert {"loss", "smooth_loss", "lr", "images_per_sec", "epoch"} <= set(first[1])
+
+
+def test_label_smoothing_changes_the_steps_but_the_loss_shown_stays_the_plain_cross_entropy(toy):
+    plain_cfg = TrainConfig(hidden=(16,), batch_size=50, epochs=5, log_every=1)
+    smooth_cfg = replace(plain_cfg, smoothing=0.2)
+    runs = {}
+    for name, cfg in (("plain", plain_cfg), ("smoothed", smooth_cfg)):
+        control = Control()
+        steps = [e["loss"] for e in train(cfg, toy, control) if e["kind"] == "step"]
+        runs[name] = steps, control.net
+    # The first step's loss is measured before any update, on the same weights and batch: the
+    # same number, so the smoothed run reports the plain cross-entropy.
+    assert runs["plain"][0][0] == runs["smoothed"][0][0]
+    assert runs["plain"][0][1:] != runs["smoothed"][0][1:]
+    # Aiming at 0.82 instead of 1, the smoothed network is less sure of its answers.
+    sure = {k: forward(net, toy.X_val).max(axis=1).mean() for k, (_, net) in runs.items()}
+    assert sure["smoothed"] < sure["plain"] - 0.05
+
+
+def test_label_smoothing_outside_0_to_1_is_refused_with_its_name():
+    for bad in (-0.1, 1.0, float("nan"), "0.1"):
+        with pytest.raises(ValueError, match="label smoothing"):
+            TrainConfig(smoothing=bad)
 
 
 def test_the_same_seed_gives_the_same_run(toy):

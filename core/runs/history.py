@@ -13,7 +13,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from core.fileio import atomic_write_json
@@ -267,11 +267,22 @@ def set_model(folder: str | os.PathLike, run_id: str, name: str) -> RunRecord | 
 
 
 def differing_settings(records: Sequence[RunRecord]) -> list[str]:
-    """The config fields whose values are not the same in every record (in config order)."""
+    """The config fields whose values are not the same in every record (in config order).
+
+    A training run recorded before a field existed ran with that field's default (label
+    smoothing, for one, was 0), so a missing field counts as its default, not as a difference.
+    """
+    from core.train import TrainConfig
+
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
     keys: list[str] = []
     for r in records:
         keys += [k for k in r.config if k not in keys]
-    return [k for k in keys if len({json.dumps(r.config.get(k)) for r in records}) > 1]
+
+    def value(r: RunRecord, k: str):
+        return r.config.get(k, defaults.get(k) if r.kind == "train" else None)
+
+    return [k for k in keys if len({json.dumps(value(r, k)) for r in records}) > 1]
 
 
 def curve(record: RunRecord, metric: str, x: str = "step") -> tuple[list, list]:

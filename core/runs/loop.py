@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.messages import Message
-from core.network import Network, backward, cross_entropy, forward, one_hot
+from core.network import Network, backward, cross_entropy, forward, one_hot, smooth_labels
 from core.optim import Optimizer, OptimizerState
 from core.runs.events import Diverged, Epoch, Step, Stopped
 
@@ -219,6 +219,9 @@ class Plan:
     eval_at(step) -> the epoch number to report after that step, or None for no evaluation.
     measure(net, control) -> {"val_loss", "val_acc"[, "test_loss", "test_acc"]}; it may raise
     Interrupted. advice(what, step, epoch) -> the sentence shown when the run diverges.
+    l2: weight decay strength. smoothing: label smoothing eps; the gradient is that of the
+    cross-entropy against the smoothed targets, while the loss reported stays the plain
+    cross-entropy against the true labels, so the curves of any two runs compare.
     """
 
     total_steps: int
@@ -228,6 +231,7 @@ class Plan:
     measure: Callable[[Network, Control], dict]
     advice: Callable[[str, int, float], str]
     l2: float = 0.0
+    smoothing: float = 0.0
 
 
 @dataclass
@@ -272,7 +276,10 @@ def fit(net: Network, opt: Optimizer, state: OptimizerState, batches: Batches, c
             control.publish(force=True)
             yield Diverged(step, epoch, plan.advice(what, step, epoch))
             return Outcome("diverged", step, meter.seconds)
-        grads = backward(net, trace, one_hot(yb, 10))
+        Y = one_hot(yb, 10)
+        if plan.smoothing:
+            Y = smooth_labels(Y, plan.smoothing)
+        grads = backward(net, trace, Y)
         if plan.l2:
             for W, dW in zip(net.W, grads.W, strict=True):
                 dW += np.float32(plan.l2) * W  # d/dW of (l2 / 2) ||W||^2
