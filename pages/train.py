@@ -1,6 +1,7 @@
 """Train: choose a setup, start a background training job, watch it learn, save the result."""
 
 import functools
+import math
 
 import streamlit as st
 
@@ -431,6 +432,16 @@ def live_charts() -> None:
         else (t("charts.explain.loss_step"), t("charts.explain.loss_evaluated"))
         + (t("charts.explain.accuracy_epoch"),)
     )
+    eps = float(view.meta.get("config", {}).get("smoothing") or 0)
+    if eps:  # the plain loss of a network that hits its smoothed targets exactly
+        target = 1 - eps + eps / 10
+        floor = t(
+            "charts.explain.loss_smoothed",
+            eps=f"{eps:g}",
+            target=f"{target:.3g}",
+            floor=f"{-math.log(target):.2f}",
+        )
+        explain = (f"{explain[0]} {floor}", *explain[1:])
     for column, name, key, build, data, words in (
         (c1, "step", step_key, charts.loss_per_step_figure, steps, explain[0]),
         (c2, "epoch", epoch_key, charts.loss_per_epoch_figure, epochs, explain[1]),

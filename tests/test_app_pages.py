@@ -208,6 +208,8 @@ def test_start_with_a_tiny_setup_trains_in_the_background_and_shows_its_metrics(
     assert view.series("step") and view.series("epoch")
     assert "test digits read correctly" in texts(at.success)
     assert "images/s on average" in texts(at.caption)
+    # The quick setup smooths its labels: the loss chart says where that loss levels off.
+    assert "levels off above -log 0.91 = 0.09" in texts(at.caption)
     assert len(at.get("plotly_chart")) == 3
     assert "Finished" in texts(at.sidebar.caption)
     assert not at.exception

@@ -116,8 +116,12 @@ def test_the_exploding_preset_shows_the_climb_and_the_doctor_names_it(app_url, p
     choose_preset(page, "exploding rate", EXPLODING_NOTE)
     run_to_the_end(page)
     page.get_by_text("Training diverged").wait_for()
-    losses = chart_ys(page, "Loss per step")
-    assert len(losses) >= 2 and max(losses) > 2 * losses[0], losses  # the climb is drawn
+
+    def climb_drawn() -> bool:  # Plotly may draw the chart a moment after the message shows
+        losses = chart_ys(page, "Loss per step")
+        return len(losses) >= 2 and max(losses) > 2 * losses[0]
+
+    assert wait_for(climb_drawn, page=page), chart_ys(page, "Loss per step")
     page.get_by_text("Learning rate too high").first.wait_for()
     page.get_by_text("This is the lesson of the exploding rate preset").wait_for()
     apply = page.get_by_role("button", name=re.compile("Apply to the setup: learning rate 0.3"))

@@ -67,10 +67,21 @@ def format_duration(seconds: float) -> str:
     return Message("jobs.hours", f"{n} h", n=n)
 
 
+CALIBRATION_REPS = 30  # products timed one by one; the fastest counts
+
+
 @lru_cache(maxsize=1)
 def flops_per_second() -> float:
-    """Multiply-adds per second of one BLAS thread here, measured once (a few milliseconds),
-    whatever threads this process uses otherwise (the CLI uses every core, the server one)."""
+    """Multiply-adds per second of one BLAS thread here, measured once per process (about
+    0.05 s), whatever threads this process uses otherwise (the CLI uses every core, the server
+    one).
+
+    The fastest of many short products counts, not their average: the server measures when a
+    page first asks, often while that page's browser (or another run) busies the cores, and a
+    product that lost its core for a while says nothing about the machine. Averaged, a server
+    started beside a busy browser estimated `quick` at 16 s where it took 6, for as long as it
+    ran. A run gets a core of its own in its worker, so the unhindered speed is the one to use.
+    """
     import numpy as np
     from threadpoolctl import threadpool_limits
 
@@ -78,11 +89,12 @@ def flops_per_second() -> float:
     b = np.ones((784, 256), np.float32)
     with threadpool_limits(limits=1, user_api="blas"):
         a @ b  # warm up
-        reps, t0 = 20, time.perf_counter()
-        for _ in range(reps):
+        best = math.inf
+        for _ in range(CALIBRATION_REPS):
+            t0 = time.perf_counter()
             a @ b
-        dt = max(time.perf_counter() - t0, 1e-6)
-    return 2 * 256 * 784 * 256 * reps / dt
+            best = min(best, time.perf_counter() - t0)
+    return 2 * 256 * 784 * 256 / max(best, 1e-9)
 
 
 def estimate(config, n_train: int | None = None, threads: int = 1) -> Estimate:
