@@ -3,7 +3,8 @@
 The Train page shows the estimate before Start; `check_budget` refuses a setup over the budget
 with the estimate and what to change. The figures are arithmetic on the layer sizes (weights,
 optimizer memory, the activations of one batch) plus what a worker process costs anyway;
-`bench/estimate.py` compares them with measured peaks. Nothing here trains or allocates.
+`bench/jobs.py` compares the memory with measured peaks, `bench/preset_times.py` the time with
+real waits. Nothing here trains or allocates.
 """
 
 from __future__ import annotations
@@ -118,7 +119,9 @@ def estimate(config, n_train: int | None = None, threads: int = 1) -> Estimate:
     evaluation = chunk * (784 + 2 * hidden_units) * F32
     memory = WORKER_BASE + DATA_BYTES + params + full + max(batch, evaluation)
 
-    flops = flops_per_second() * max(1, threads) * 0.9  # a training step reaches ~90% of it
+    # A training step reaches ~83% of the fastest product's speed (~90% of the average speed
+    # of 20 products, which the constants above were fitted with; that average ran ~8% slower).
+    flops = flops_per_second() * max(1, threads) * 0.83
     # Forward, backward and the weight gradients: 6 multiply-adds per weight and image.
     per_image = 6 * n_params / flops + AUGMENT_SECONDS[config.augment]
     steps = math.ceil(n / m)
