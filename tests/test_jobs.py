@@ -213,7 +213,11 @@ def test_the_weights_can_be_copied_while_a_job_trains(manager):
     data = toy_dataset(3000)
     cfg = TrainConfig(hidden=(32,), batch_size=10, epochs=50, log_every=1)
     job_id = manager.submit("train", training_job(cfg, data), owner="a")
-    assert wait_until(lambda: manager.snapshot(job_id, "a") is not None, 60)
+    # The weights may be on the board a moment before the first step's event reaches the server.
+    assert wait_until(
+        lambda: manager.snapshot(job_id, "a") is not None and "step" in manager.view(job_id).last,
+        60,
+    )
     first = manager.snapshot(job_id, "a")
     at = manager.view(job_id).last["step"]["step"]
     assert wait_until(lambda: manager.view(job_id).last["step"]["step"] > at + 200, 60)

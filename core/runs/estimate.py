@@ -80,8 +80,9 @@ def flops_per_second() -> float:
     The fastest of many short products counts, not their average: the server measures when a
     page first asks, often while that page's browser (or another run) busies the cores, and a
     product that lost its core for a while says nothing about the machine. Averaged, a server
-    started beside a busy browser estimated `quick` at 16 s where it took 6, for as long as it
-    ran. A run gets a core of its own in its worker, so the unhindered speed is the one to use.
+    started beside a busy browser estimated `quick` at 16 s, once 33 s, where it took 6, for
+    as long as it ran. A run gets a core of its own in its worker, so the unhindered speed is
+    the one to use.
     """
     import numpy as np
     from threadpoolctl import threadpool_limits
