@@ -2,6 +2,8 @@
 
 - the CLI's path: data opened (memory-mapped) -> first step, and training time to 98% validation;
 - a run in a worker process through the job manager vs the same run in this process (images/s);
+- when the next spare worker starts: once no run trains (the backend's rule) vs the moment a run
+  takes the spare (the rule before), interleaved: Submit to first step and to done;
 - the memory estimate vs the measured peak RSS of a worker for three setups.
 
 Run: .venv/bin/python bench/jobs.py   (the machine's load is printed; it skews every figure)
@@ -21,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.jobs import JobManager, training_job  # noqa: E402
 from core.runs.estimate import estimate  # noqa: E402
 from core.runs.events import Epoch, Start, Step  # noqa: E402
+from core.runs.local import LocalBackend, start_worker  # noqa: E402
 from core.threads import set_blas_threads  # noqa: E402
 from core.train import load_data, preset, train  # noqa: E402
 
@@ -83,6 +86,47 @@ def worker_vs_inprocess() -> None:
     )
 
 
+class SpareAtOnce(LocalBackend):
+    """The rule before: the next spare starts the moment a run takes the waiting one."""
+
+    def launch(self, *args):
+        runner = super().launch(*args)
+        with self._lock:
+            if self._spare is None and not self._closed:
+                self._spare = start_worker()
+        return runner
+
+
+def spare_rule(repeats: int = 3) -> None:
+    def timed(m: JobManager) -> tuple[float, float]:
+        time.sleep(4)  # the spare is up and the machine quiet
+        t0 = time.perf_counter()
+        job = m.submit("train", training_job(preset("quick")), "bench")
+        first = None
+        while not (view := m.view(job)).finished:
+            if first is None and "step" in view.last:
+                first = time.perf_counter() - t0
+            time.sleep(0.005)
+        return first, time.perf_counter() - t0
+
+    rules = {"spare once idle (now)": LocalBackend(), "spare at once (before)": SpareAtOnce()}
+    managers = {
+        name: JobManager(max_running=1, reap_every=None, backend=b) for name, b in rules.items()
+    }
+    got = {name: [] for name in rules}
+    try:
+        for _ in range(repeats):
+            for name, m in managers.items():
+                got[name].append(timed(m))
+    finally:
+        for m in managers.values():
+            m.shutdown()
+    for name, runs in got.items():
+        firsts = ", ".join(f"{f:.2f}" for f, _ in runs)
+        dones = ", ".join(f"{d:.2f}" for _, d in runs)
+        print(f"quick, {name}: Submit to first step event {firsts} s; to done {dones} s")
+
+
 def estimates() -> None:
     setups = {
         "quick, 1 epoch": preset("quick", epochs=1),
@@ -107,6 +151,7 @@ if __name__ == "__main__":
     print(f"load average: {os.getloadavg()}, cores: {os.cpu_count()}")
     cli_path()
     worker_vs_inprocess()
+    spare_rule()
     estimates()
     print(
         f"this process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"

@@ -425,22 +425,29 @@ def test_a_worker_started_by_the_app_does_not_import_the_app(monkeypatch):
 
 def test_a_run_starts_in_the_worker_started_ahead_and_the_next_one_waits_ready():
     """The local backend keeps a spare worker with the engine loaded: Start hands it the run,
-    and the next spare is started at once. A spare killed while it waited, or started before a
-    setting changed, is never used; shutting the manager down lets the spare go."""
-    m = JobManager(reap_every=None)
+    and the next spare starts once the run is over. A spare killed while it waited, or started
+    before a setting changed, is never used; shutting the manager down lets the spare go."""
+    from core.runs.local import LocalBackend
+
+    m = JobManager(reap_every=None, backend=LocalBackend(spare_after=0.1))
+
+    def next_spare():
+        assert wait_until(lambda: m.backend.spare is not None, 60)
+        return m.backend.spare.process
+
     try:
         first = m.backend.spare.process
         job = m.submit("test", Ticker(n=5), owner="a")
         assert m.wait(job, 60).status == jobs.DONE
         assert m.get(job).runner.process is first
-        second = m.backend.spare.process
+        second = next_spare()
         assert second is not first and second.is_alive()
         second.kill()
         second.join()
         job = m.submit("test", Ticker(n=5), owner="a")
         assert m.wait(job, 60).status == jobs.DONE
         assert m.get(job).runner.process is not second
-        third = m.backend.spare.process
+        third = next_spare()
         assert third.is_alive()
         os.environ["NNDIGITS_SPARE_TEST"] = "1"  # a setting the spare was not started with
         try:
@@ -451,12 +458,34 @@ def test_a_run_starts_in_the_worker_started_ahead_and_the_next_one_waits_ready()
             del os.environ["NNDIGITS_SPARE_TEST"]
         third.join(10)
         assert not third.is_alive()  # let go
-        third = m.backend.spare.process
+        third = next_spare()
     finally:
         m.shutdown()
     assert m.backend.spare is None
     third.join(10)
     assert not third.is_alive()
+
+
+def test_no_spare_starts_up_beside_a_training_run_only_once_every_run_has_ended():
+    """A process starting up takes a core for half a second: the next spare waits until no run
+    is left training, so it never slows down a run that has just begun."""
+    from core.runs.local import LocalBackend
+
+    m = JobManager(max_running=2, reap_every=None, backend=LocalBackend(spare_after=0.1))
+    try:
+        long = m.submit("test", Ticker(), owner="a")
+        assert wait_until(lambda: "step" in m.view(long).last, 60)
+        short = m.submit("test", Ticker(n=5), owner="b")  # no spare left: a worker of its own
+        assert m.wait(short, 60).status == jobs.DONE
+        # One run ended, the other still trains: well past spare_after, still no spare.
+        assert not wait_until(lambda: m.backend.spare is not None, 1.0)
+        assert m.view(long).status == jobs.RUNNING
+        m.stop(long, "a")
+        assert m.wait(long, 60).status == jobs.STOPPED
+        assert wait_until(lambda: m.backend.spare is not None, 60)
+        assert m.backend.spare.process.is_alive()
+    finally:
+        m.shutdown()
 
 
 def test_a_spare_that_died_as_it_was_handed_a_run_is_replaced_for_that_run():

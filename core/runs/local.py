@@ -9,7 +9,9 @@ long step is ended (`halt`) and a short scoring worker scores the weights it lef
 
 The backend keeps one worker started ahead of time (a spare): Python, NumPy and the engine are
 loaded and it waits for a task, so a run's first step comes about half a second sooner after
-Start. Taking it starts the next spare.
+Start. The next spare starts only once no run is training (`SPARE_AFTER` seconds after the last
+one ended): a Python process starting up takes a core for half a second, and started beside a
+run that has just begun it cost that run as much as the spare saved it (`bench/app_speed.py`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 
 WORKER_NICENESS = 10  # added to the worker's nice value (0 = the server's priority)
 SERVER_CHECK_EVERY = 1.0  # seconds between a worker's checks that its server is still there
+SPARE_AFTER = 2.0  # seconds after the last run ended (its page has redrawn) until the next spare
 
 
 def _leave_server_session() -> None:
@@ -244,11 +247,14 @@ class LocalBackend:
     name = "local"
     threads = None  # the manager shares this machine's cores out among the running jobs
 
-    def __init__(self, spare: bool = True):
+    def __init__(self, spare: bool = True, spare_after: float = SPARE_AFTER):
         self._lock = threading.Lock()
         self._keep_spare = spare
+        self._spare_after = spare_after
         self._spare: Worker | None = None
         self._closed = False
+        self._running = 0  # runs launched and not yet ended
+        self._timer: threading.Timer | None = None
         if spare:
             self._refill()
 
@@ -258,10 +264,29 @@ class LocalBackend:
         return self._spare
 
     def _refill(self) -> None:
-        """Start the next spare (a few ms here: the new process loads in its own time)."""
+        """Start the next spare if none waits and no run is training (a few ms here: the new
+        process loads in its own time)."""
         with self._lock:
-            if self._keep_spare and not self._closed and self._spare is None:
+            self._timer = None
+            idle = self._running == 0
+            if idle and self._keep_spare and not self._closed and self._spare is None:
                 self._spare = start_worker()
+
+    def _run_ended(self) -> None:
+        """A run is over: once none is left, start the next spare a moment later."""
+        with self._lock:
+            self._running -= 1
+            if self._running or self._closed or not self._keep_spare or self._timer:
+                return
+            self._timer = threading.Timer(self._spare_after, self._refill_quietly)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _refill_quietly(self) -> None:
+        try:
+            self._refill()
+        except Exception:  # the next run will start a worker of its own
+            log.exception("could not start a spare worker")
 
     def _take_spare(self) -> Worker | None:
         with self._lock:
@@ -275,18 +300,29 @@ class LocalBackend:
         return spare
 
     def launch(self, job_id: str, task, blas_threads: int, on_event, on_end) -> ProcessRunner:
-        runner = ProcessRunner(job_id, task, blas_threads, on_event, on_end, self._take_spare())
+        with self._lock:
+            self._running += 1
+
+        def ended(exitcode) -> None:
+            try:
+                on_end(exitcode)
+            finally:
+                self._run_ended()
+
         try:
-            self._refill()
-        except Exception:  # the run has its worker; the next one will start its own
-            log.exception("could not start a spare worker")
-        return runner
+            return ProcessRunner(job_id, task, blas_threads, on_event, ended, self._take_spare())
+        except BaseException:  # no worker, so `ended` will never come
+            self._run_ended()
+            raise
 
     def close(self) -> None:
         """Let the spare go (the manager's shutdown)."""
         with self._lock:
             self._closed = True
             spare, self._spare = self._spare, None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
         if spare is not None:
             spare.release()
 
