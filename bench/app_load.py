@@ -11,8 +11,10 @@ Prints health p50/p99/max (target p99 <= 50 ms), the server's peak RSS (target <
 each worker's (target <= 300 MiB), both sampled and the kernel's own peak (VmHWM), and how the
 two cores were shared while loaded: CPU used by the browser, the server, the workers and the
 rest, and how long the server's threads stood ready to run without a core.
+A second server of the same app, idle (no tab open on it), is asked the same way at the same
+time: the reference for what the machine's scheduling alone costs a request under this load.
 Needs requirements-dev.txt and /usr/bin/chromium.
-Run: python bench/app_load.py [--seconds S] [--runs N] [--drawers N]
+Run: python bench/app_load.py [--seconds S] [--runs N] [--drawers N] [--no-bystander]
 """
 
 from __future__ import annotations
@@ -179,6 +181,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=30.0, help="length of the loaded phase")
     ap.add_argument("--runs", type=int, default=2, help="tabs training (to see each load alone)")
     ap.add_argument("--drawers", type=int, default=3, help="tabs drawing")
+    ap.add_argument(
+        "--no-bystander", action="store_true", help="without the idle second server's reference"
+    )
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -189,6 +194,9 @@ def main(argv=None) -> int:
         data.mkdir()
         (data / paths.mnist_cache_file().name).symlink_to(paths.mnist_cache_file())
         server, url = start_streamlit(tmp, data, tmp / "streamlit.log")
+        bystander = None
+        if not args.no_bystander:
+            bystander, idle_url = start_streamlit(tmp, data, tmp / "bystander.log")
         peaks: dict = {}
         stop = threading.Event()
         try:
@@ -244,6 +252,7 @@ def main(argv=None) -> int:
                     page.wait_for_selector(READY)
                 warmup = sampler.finish()
                 sampler = HealthSampler(url)
+                other = HealthSampler(idle_url) if bystander else None
                 cpu_before, t0 = cpu_times(server.pid), time.monotonic()
                 strokes, deadline = 0, time.monotonic() + args.seconds
                 while time.monotonic() < deadline:
@@ -252,6 +261,7 @@ def main(argv=None) -> int:
                         strokes += 1
                     (drawers or trainers)[0].wait_for_timeout(100)
                 loaded = sampler.finish()
+                beside = other.finish() if other else []
                 cpu_after, elapsed = cpu_times(server.pid), time.monotonic() - t0
                 running = [
                     t.get_by_text("Finished").count() == 0 for t in trainers
@@ -260,6 +270,8 @@ def main(argv=None) -> int:
         finally:
             stop.set()
             stop_streamlit(server)
+            if bystander is not None:
+                stop_streamlit(bystander)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(f"/_stcore/health, idle server (reference): {percentiles(idle)}")
     print(f"/_stcore/health, the tabs' first drawings: {percentiles(warmup)}  (once per server)")
@@ -267,6 +279,8 @@ def main(argv=None) -> int:
         f"/_stcore/health, {args.runs} runs + {args.drawers} tabs drawing:  {percentiles(loaded)}"
         "  (target p99 <= 50 with 2 runs + 3 tabs)"
     )
+    if beside:
+        print(f"/_stcore/health, an idle server beside it:  {percentiles(beside)}  (reference)")
     print(
         f"strokes drawn: {strokes} in {args.seconds:.0f} s; runs still training at the end: "
         f"{sum(running)} of {args.runs}"

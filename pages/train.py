@@ -75,6 +75,12 @@ def preset_label(name: str) -> str:
     return t(f"train.preset.name.{name}") if name in PRESETS else name
 
 
+def option_labels(field: str, options) -> dict:
+    """How each choice of `field` reads in this language: the engine's own name, and in Chinese
+    what it means beside it ("sgd（随机梯度下降）"), as the help texts name them."""
+    return {value: t(f"train.option.{field}.{value}") for value in options}
+
+
 def preset_note(name: str) -> str:
     """What a preset is for (core.train.PRESET_NOTES, in the reader's language)."""
     return t(f"train.preset.note.{name}") if name in PRESET_NOTES else ""
@@ -200,12 +206,14 @@ with st.expander(t("train.custom"), expanded=False):
         st.selectbox(
             t("train.field.activation.label"),
             ACTIVATIONS,
+            format_func=option_labels("activation", ACTIVATIONS).__getitem__,
             key="cfg_activation",
             help=t("train.field.activation.help"),
         )
         st.selectbox(
             t("train.field.init.label"),
             INITS,
+            format_func=option_labels("init", INITS).__getitem__,
             key="cfg_init",
             help=t("train.field.init.help"),
         )
@@ -219,6 +227,7 @@ with st.expander(t("train.custom"), expanded=False):
         st.selectbox(
             t("train.field.optimizer.label"),
             OPTIMIZERS,
+            format_func=option_labels("optimizer", OPTIMIZERS).__getitem__,
             key="cfg_optimizer",
             help=t("train.field.optimizer.help"),
         )
@@ -240,6 +249,7 @@ with st.expander(t("train.custom"), expanded=False):
         st.selectbox(
             t("train.field.schedule.label"),
             SCHEDULES,
+            format_func=option_labels("schedule", SCHEDULES).__getitem__,
             key="cfg_schedule",
             help=t("train.field.schedule.help"),
         )
@@ -267,7 +277,7 @@ with st.expander(t("train.custom"), expanded=False):
             t("train.field.epochs.label"),
             key="cfg_epochs",
             step=1,
-            help=t("train.field.epochs.help"),
+            help=t("train.field.epochs.help", quick=PRESETS["quick"].epochs),
         )
     with c4:
         st.number_input(
@@ -287,6 +297,7 @@ with st.expander(t("train.custom"), expanded=False):
         st.selectbox(
             t("train.field.augment.label"),
             AUGMENTS,
+            format_func=option_labels("augment", AUGMENTS).__getitem__,
             key="cfg_augment",
             help=t("train.field.augment.help"),
         )

@@ -712,3 +712,41 @@ def test_the_training_charts_speak_the_readers_language(monkeypatch):
     for words in ("每一轮的损失", "准确率：训练集与验证集", "验证集", "数字 %{x}"):
         assert words in chinese, words
     assert "Loss per step" not in chinese and "batch loss" not in chinese
+
+
+CHOICES = {  # the Train page's selectboxes: (session key, the engine's options)
+    "activation": ("cfg_activation", "core.network", "ACTIVATIONS"),
+    "init": ("cfg_init", "core.network", "INITS"),
+    "optimizer": ("cfg_optimizer", "core.optim", "OPTIMIZERS"),
+    "schedule": ("cfg_schedule", "core.optim", "SCHEDULES"),
+    "augment": ("cfg_augment", "core.augment", "AUGMENTS"),
+}
+
+
+@pytest.mark.parametrize("field", CHOICES)
+def test_every_choice_of_the_custom_setup_reads_in_both_languages(field):
+    """Each option of a Train selectbox has a label in each language; the Chinese one keeps the
+    engine's name first, as the help texts use it, so the two read together."""
+    import importlib
+
+    _, module, name = CHOICES[field]
+    for value in getattr(importlib.import_module(module), name):
+        key = f"train.option.{field}.{value}"
+        english, chinese = i18n.translate("en", key), i18n.translate("zh", key)
+        assert key not in (english, chinese)
+        assert english.lower() == value
+        assert chinese.lower().replace(" ", "_").startswith(value)
+
+
+def test_the_train_page_shows_its_choices_in_chinese(shipped_model, runs_tmp):
+    at = open_page(TRAIN, {"lang": "zh"})
+    assert not at.exception
+    optimizer = at.selectbox(key="cfg_optimizer")
+    assert "sgd（随机梯度下降）" in optimizer.options
+    assert optimizer.value == "adam"  # the value stays the engine's name
+    augment = at.selectbox(key="cfg_augment")
+    assert "elastic（弹性形变）" in augment.options
+    epochs_help = next(n.help for n in at.number_input if n.key == "cfg_epochs")
+    from core.train import PRESETS
+
+    assert f"quick 需要 {PRESETS['quick'].epochs} 轮" in epochs_help
