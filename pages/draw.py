@@ -126,4 +126,4 @@ with answer_col:
 
 said = None if rgba is None else read_canvas(rgba, model)  # a "?" cannot be called right
 render_feedback(model, state["drawing_rgba"], state["drawing_x28"], reading=said)  # My digits
-render_drawing_insights(model, state["drawing_rgba"], state["drawing_x28"])  # see inside
+render_drawing_insights(model, state["drawing_rgba"], state["drawing_x28"], said)  # see inside

@@ -171,6 +171,45 @@ def test_the_draw_page_shows_the_insight_views_for_a_drawing(shipped_model):
     assert any("Saliency dP(7)" in c.proto.spec for c in at.get("plotly_chart"))
 
 
+def drawn_one_and_seven() -> np.ndarray:
+    """Two digits side by side, "17": the Draw page answers "?" (more than one digit)."""
+    img = Image.new("RGBA", (280, 280), (0, 0, 0, 255))
+    pen = ImageDraw.Draw(img)
+    pen.line([(60, 60), (60, 220)], fill=(255, 255, 255, 255), width=20)
+    pen.line([(130, 60), (240, 60), (170, 220)], fill=(255, 255, 255, 255), width=20)
+    return np.asarray(img).copy()
+
+
+def test_when_the_draw_page_answers_no_digit_the_insights_say_they_explain_a_refused_guess(
+    shipped_model,
+):
+    from core.reading import read_canvas
+
+    rgba = drawn_one_and_seven()
+    said = read_canvas(rgba, shipped_model)
+    assert said.digit is None and said.probs is not None  # the oracle: the page refuses it
+    at = page("pages/draw.py")
+    at.session_state["canvas_0"] = canvas_state(rgba)
+    at.session_state["insight_tab_kept"] = 1  # Saliency
+    at.run()
+    assert not at.exception
+    assert [m.value for m in at.metric] == ["?"]
+    guess = insight.read_digit(shipped_model.net, canvas_to_mnist(rgba)).digit
+    assert guess == said.best
+    assert 'answered "?" for this drawing' in texts(at)
+    assert f"for its top guess, {guess}, which the page did not accept" in texts(at)
+    explain = at.selectbox(key="insight_saliency_class")
+    assert explain.options[0] == f"the top guess, not accepted ({guess})"
+
+    at = page("pages/draw.py")  # a digit the page reads: no such words
+    at.session_state["canvas_0"] = canvas_state(drawn_seven())
+    at.session_state["insight_tab_kept"] = 1
+    at.run()
+    assert [m.value for m in at.metric] == ["7"]
+    assert "did not accept" not in texts(at)
+    assert at.selectbox(key="insight_saliency_class").options[0] == "the prediction (7)"
+
+
 # --- Inspect -----------------------------------------------------------------------------------
 
 

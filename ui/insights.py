@@ -104,10 +104,13 @@ def show_images(images, captions, width: int = 84) -> None:
 # --- the Draw page's panel -----------------------------------------------------------------------
 
 
-def render_drawing_insights(model, rgba, x28) -> None:
+def render_drawing_insights(model, rgba, x28, said=None) -> None:
     """Hidden activations, saliency, naive vs MNIST-style input and nearest training images.
 
-    `rgba` is the canvas (H, W, 4) uint8 or None, `x28` the MNIST-style (28, 28) input or None.
+    `rgba` is the canvas (H, W, 4) uint8 or None, `x28` the MNIST-style (28, 28) input or None,
+    `said` the Draw page's reading of it (core.reading.Reading) or None. When the page refused
+    the drawing ("?"), the views still show what the network computes, and say so: they explain
+    its top guess, which the page did not accept.
     """
     started = time.perf_counter()
     st.subheader(t("insights.title"))
@@ -120,6 +123,9 @@ def render_drawing_insights(model, rgba, x28) -> None:
         return
     net = model.net
     reading = insight.read_digit(net, x28)
+    refused = said is not None and said.digit is None and said.probs is not None
+    if refused:
+        st.caption(t("insights.refused", digit=reading.digit))
     labels = [t(f"insights.tab.{tab}") for tab in INSIGHT_TABS]
     kept = st.session_state.get(TAB_KEPT)
     tabs = st.tabs(
@@ -132,9 +138,9 @@ def render_drawing_insights(model, rgba, x28) -> None:
     # stroke costs the server one view, not four, and the browser draws one.
     views = [
         lambda: _activations_view(net, x28),
-        lambda: _saliency_view(net, x28, reading),
+        lambda: _saliency_view(net, x28, reading, refused),
         lambda: _preprocessing_view(net, rgba, x28, reading),
-        lambda: _neighbours_view(model, x28, reading),
+        lambda: _neighbours_view(model, x28, reading, refused),
     ]
     for tab, view in zip(tabs, views, strict=True):
         if tab.open is not False:
@@ -162,15 +168,14 @@ def _activations_view(net, x28) -> None:
         )
 
 
-def _saliency_view(net, x28, reading) -> None:
+def _saliency_view(net, x28, reading, refused: bool = False) -> None:
     options = [None, *range(10)]
+    answer = "insights.the_top_guess" if refused else "insights.the_prediction"
     cls = st.selectbox(
         t("insights.explain"),
         options,
         format_func=lambda c: (
-            t("insights.the_prediction", digit=reading.digit)
-            if c is None
-            else t("insights.digit_option", digit=c)
+            t(answer, digit=reading.digit) if c is None else t("insights.digit_option", digit=c)
         ),
         key="insight_saliency_class",
     )
@@ -216,7 +221,7 @@ def _preprocessing_view(net, rgba, x28, reading) -> None:
     st.caption(t("insights.prep_caption"))
 
 
-def _neighbours_view(model, x28, reading) -> None:
+def _neighbours_view(model, x28, reading, refused: bool = False) -> None:
     if not mnist_ready():
         st.info(t("insights.no_mnist"))
         return
@@ -232,7 +237,7 @@ def _neighbours_view(model, x28, reading) -> None:
     space = t("insights.space_hidden" if len(model.net.W) > 1 else "insights.space_pixel")
     st.caption(
         t(
-            "insights.neighbours_caption",
+            "insights.neighbours_caption_refused" if refused else "insights.neighbours_caption",
             space=space,
             rows=f"{len(index.rows):,}",
             agree=agree,
