@@ -167,6 +167,25 @@ def open_app(page, url: str, heading: str) -> None:
     wait_until_idle(page)
 
 
+def choose_option(page, select, name: str, tries: int = 5) -> None:
+    """Open a selectbox and pick its option called `name`. A rerun that redraws the select just
+    as it opens closes the list again (seen once under CI's load): then open it once more."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    option = page.get_by_role("option", name=name)
+    for _ in range(tries):
+        wait_until_idle(page)
+        select.click()
+        try:
+            option.wait_for(timeout=5_000)
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+            continue
+        option.click()
+        return
+    raise AssertionError(f"the option {name!r} never showed in {tries} tries")
+
+
 def go_to(page, link: str, heading: str) -> None:
     """Follow a link in the sidebar's page menu and wait for the new page's title."""
     page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()

@@ -16,6 +16,7 @@ from core.model_store import save_model
 from core.network import init_network
 from tests.browser_support import (
     VIEWPORT,
+    choose_option,
     open_app,
     start_streamlit,
     stop_streamlit,
@@ -143,8 +144,8 @@ def test_colour_bars_are_tall_and_in_plain_numbers_on_a_10_unit_network(article_
     context, page = new_tab(browser)
     try:
         open_app(page, f"{article_app}/draw?lang=en", "Draw a digit")
-        page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").click()
-        page.get_by_role("option", name="article").click()
+        picker = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox")
+        choose_option(page, picker, "article")
         wait_until_idle(page)
         stroke(page, SEVEN)
         page.get_by_role("tab", name="Hidden layers").wait_for()
