@@ -113,7 +113,7 @@ def smooth_labels(Y, eps: float):
     end). The rows still sum to 1, so backward's dZ = (P - Y_eps) / m holds unchanged.
     """
     k = Y.shape[1]
-    return (Y * Y.dtype.type(1 - eps) + Y.dtype.type(eps / k)).astype(Y.dtype, copy=False)
+    return Y * Y.dtype.type(1 - eps) + Y.dtype.type(eps / k)  # float rows stay their dtype
 
 
 # --- parameters -------------------------------------------------------------------------------

@@ -184,7 +184,7 @@ st.latex(
     rf" = -\log A_{{{depth},{label}}} = -\log {tex_number(p_label)} = {tex_number(walk.loss)}"
 )
 st.caption(t("how.loss.note", label=label))
-st.caption(t("how.loss.smoothing", label=label))
+st.caption(t("how.loss.smoothing", label=label, depth=depth))
 
 # --- backward ------------------------------------------------------------------------------------
 
