@@ -44,7 +44,7 @@ from ui.common import (
     train_job_view,
     training_progress,
 )
-from ui.i18n import say, t
+from ui.i18n import language, say, t
 from ui.runs import diagnoses, update_diagnoses
 
 ensure_app_navigation()
@@ -424,18 +424,21 @@ def live_status(was_active: bool, had_weights: bool) -> None:
 
 def live_charts() -> None:
     """The three charts and the doctor's reading; redrawn every CHART_EVERY seconds while the
-    job is active (a fragment of their own, so the status's redraws do not send them again)."""
+    job is active (a fragment of their own, so the status's redraws do not send them again).
+
+    Before any run they are drawn empty, with their axes: the reader sees what will be plotted,
+    and the browser loads its charting code while the reader chooses a setup. Loading it on the
+    first chart kept a fresh tab busy for about 3 s just after Start (`bench/preset_times.py`)."""
     if st.session_state.pop("doctor_applied", False):
         st.rerun()  # a suggestion changed the setup fields above: redraw the whole page
     view = train_job_view()
-    if view is None:
-        return
-    steps, epochs = view.series("step"), view.series("epoch")
-    step_key = (view.id, len(steps), steps[-1]["step"] if steps else 0)
-    epoch_key = (view.id, len(epochs))
+    steps, epochs = (view.series("step"), view.series("epoch")) if view else ([], [])
+    run_id = view.id if view else None
+    step_key = (run_id, len(steps), steps[-1]["step"] if steps else 0, language())
+    epoch_key = (run_id, len(epochs), language())
     c1, c2, c3 = st.columns(3)
     config = {"displayModeBar": False}
-    whole = full_batch(view)
+    whole = full_batch(view) if view else False
     explain = (
         (t("charts.explain.loss_iteration"), t("charts.explain.loss_evaluated"))
         + (t("charts.explain.accuracy_iteration"),)
@@ -443,7 +446,7 @@ def live_charts() -> None:
         else (t("charts.explain.loss_step"), t("charts.explain.loss_evaluated"))
         + (t("charts.explain.accuracy_epoch"),)
     )
-    eps = float(view.meta.get("config", {}).get("smoothing") or 0)
+    eps = float(view.meta.get("config", {}).get("smoothing") or 0) if view else 0.0
     if eps:  # the plain loss of a network that hits its smoothed targets exactly
         target = 1 - eps + eps / 10
         floor = t(
@@ -462,7 +465,7 @@ def live_charts() -> None:
         fig = remembered_figure(name, (*key, whole), build, data)
         column.plotly_chart(fig, config=config, key=f"chart_{name}")
         column.caption(words)
-    if view.active:
+    if view is not None and view.active:
         doctor_panel(view, diagnoses(view))  # a finished run's reading comes at the page's end
 
 

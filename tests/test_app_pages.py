@@ -194,6 +194,22 @@ def test_choosing_a_preset_fills_in_the_whole_setup(app_weights):
     assert not at.error
 
 
+def test_before_any_run_the_train_page_draws_its_three_charts_empty(app_weights):
+    """The axes show what will be plotted, and the browser loads its charting code while the
+    reader chooses a setup, not in the seconds after Start."""
+    import json
+
+    at = open_page("pages/train.py")
+    assert not at.exception
+    assert "The charts fill in as the network learns" in texts(at.info)
+    charts = at.get("plotly_chart")
+    assert [c.key for c in charts] == ["chart_step", "chart_epoch", "chart_acc"]
+    for chart in charts:
+        spec = json.loads(chart.proto.spec)
+        assert all(not trace.get("x") for trace in spec["data"])  # no points yet
+        assert spec["layout"]["title"]["text"]
+
+
 @pytest.mark.mnist
 def test_start_with_a_tiny_setup_trains_in_the_background_and_shows_its_metrics(app_weights, mnist):
     at = open_page("pages/train.py")
