@@ -347,7 +347,6 @@ state[SETUP_KEY] = {
 manager = get_manager()
 view = train_job_view()
 active = view is not None and view.active
-b1, b2, b3, _ = st.columns([1, 1, 1, 3])
 
 
 def start_clicked() -> None:
@@ -364,46 +363,18 @@ def start_clicked() -> None:
         st.session_state.pop("start_refused", None)
 
 
-b1.button(
-    t("train.start"),
-    type="primary",
-    disabled=config is None or active,
-    width="stretch",
-    on_click=start_clicked,
-)
-if st.session_state.get("start_refused"):
-    st.error(st.session_state["start_refused"])
-paused = view is not None and view.status == PAUSED
-job_args = (view.id, owner_id()) if view is not None else None
-# Callbacks act before the page is drawn again, so one redraw shows the new state at once.
-b2.button(
-    t("train.resume") if paused else t("train.pause"),
-    disabled=not active or view.status == QUEUED or view.stop_requested,
-    width="stretch",
-    on_click=manager.resume if paused else manager.pause,
-    args=job_args,
-)
-b3.button(
-    t("train.stop"),
-    disabled=not active or view.stop_requested,
-    width="stretch",
-    on_click=manager.stop,
-    args=job_args,
-)
-if active:
-    st.caption(t("train.stop_first"))
-
 # --- the live panel -----------------------------------------------------------------------------
 
 
-def live_status(was_active: bool, had_weights: bool) -> None:
-    """Status and progress; redrawn every LIVE_EVERY seconds while the job is active. It also
-    notices the end of the run (and the first weights), and redraws the whole page then."""
+def live_status(was_active: bool, had_weights: bool, can_start: bool) -> None:
+    """Start, Pause and Stop with the run's status and progress; redrawn every LIVE_EVERY
+    seconds while the job is active. The buttons share the status's fragment, so a click on
+    Pause or Stop redraws only the buttons and the status line: the page says "Stopped" at
+    once, and only then redraws in full for the result (a full redraw first took 0.4-1.2 s
+    under load, `bench/app_speed.py`). It also notices the end of the run (and the first
+    weights), and redraws the whole page then."""
     view = train_job_view()
-    if view is None:
-        st.info(t("train.choose"))
-        return
-    left = seconds_left(view)
+    left = seconds_left(view) if view is not None else None
     if was_active and view.status == RUNNING and left is not None and left < LIVE_EVERY:
         # It ends before the next redraw: wait for it here, so the result shows as it comes.
         def ended() -> bool:
@@ -412,14 +383,47 @@ def live_status(was_active: bool, had_weights: bool) -> None:
             return not view.active
 
         wait_until(ended, timeout=LIVE_EVERY, every=0.05)
-    if was_active and not view.active:
-        st.rerun()  # finished: redraw the page once, with the results and the Save form
-    if not had_weights and has_weights(view) and st.session_state.get(MODEL_KEY) == LIVE:
-        st.rerun()  # the network now exists: the sidebar's model in use becomes it
+    active = view is not None and view.active
+    b1, b2, b3, _ = st.columns([1, 1, 1, 3])
+    b1.button(
+        t("train.start"),
+        type="primary",
+        disabled=not can_start or active,
+        width="stretch",
+        on_click=start_clicked,
+    )
+    if st.session_state.get("start_refused"):
+        st.error(st.session_state["start_refused"])
+    paused = view is not None and view.status == PAUSED
+    job_args = (view.id, owner_id()) if view is not None else None
+    # Callbacks act before the fragment is drawn again, so one redraw shows the new state.
+    b2.button(
+        t("train.resume") if paused else t("train.pause"),
+        disabled=not active or view.status == QUEUED or view.stop_requested,
+        width="stretch",
+        on_click=manager.resume if paused else manager.pause,
+        args=job_args,
+    )
+    b3.button(
+        t("train.stop"),
+        disabled=not active or view.stop_requested,
+        width="stretch",
+        on_click=manager.stop,
+        args=job_args,
+    )
+    if active:
+        st.caption(t("train.stop_first"))
+    if view is None:
+        st.info(t("train.choose"))
+        return
     progress = training_progress(view, manager.max_running)
     if view.status == QUEUED:
         st.info(progress["line"])
     st.progress(progress["fraction"], text=progress["line"])
+    if was_active != active:
+        st.rerun()  # started, or over: redraw the page once (the live charts, or the result)
+    if not had_weights and has_weights(view) and st.session_state.get(MODEL_KEY) == LIVE:
+        st.rerun()  # the network now exists: the sidebar's model in use becomes it
 
 
 def live_charts() -> None:
@@ -494,7 +498,7 @@ def remembered_figure(name, key, build, data):
 
 
 st.fragment(live_status, run_every=LIVE_EVERY if active else None)(
-    active, view is not None and has_weights(view)
+    active, view is not None and has_weights(view), config is not None
 )
 st.fragment(live_charts, run_every=CHART_EVERY if active else None)()
 
