@@ -375,7 +375,7 @@ def live_status(was_active: bool, had_weights: bool, can_start: bool) -> None:
     weights), and redraws the whole page then."""
     view = train_job_view()
     left = seconds_left(view) if view is not None else None
-    if was_active and view.status == RUNNING and left is not None and left < LIVE_EVERY:
+    if was_active and left is not None and left < LIVE_EVERY and view.status == RUNNING:
         # It ends before the next redraw: wait for it here, so the result shows as it comes.
         def ended() -> bool:
             nonlocal view

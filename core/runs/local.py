@@ -11,7 +11,7 @@ The backend keeps one worker started ahead of time (a spare): Python, NumPy and 
 loaded and it waits for a task, so a run's first step comes about half a second sooner after
 Start. The next spare starts only once no run is training (`SPARE_AFTER` seconds after the last
 one ended): a Python process starting up takes a core for half a second, and started beside a
-run that has just begun it cost that run as much as the spare saved it (`bench/app_speed.py`).
+run that has just begun it cost that run as much as the spare saved it (`bench/jobs.py`).
 """
 
 from __future__ import annotations
