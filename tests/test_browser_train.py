@@ -43,9 +43,14 @@ def button(page, name: str):
 
 
 def start(page) -> None:
-    """Press Start and wait for the run's Stop to be enabled (the rerun that sets ?job=)."""
+    """Press Start and wait for the run to be the page's (?job= in the address) and on it:
+    training with Stop enabled, or already over. A tiny run under load can end before the
+    page's first full redraw after Start, so its Stop may never show enabled."""
     button(page, "Start").click()
-    button(page, "Stop").and_(page.locator(":enabled")).wait_for()
+    page.wait_for_url(re.compile(r"[?&]job=\w+"))
+    stop = button(page, "Stop").and_(page.locator(":enabled"))
+    over = page.get_by_text(re.compile(r"^(Finished|Stopped|Diverged|Failed) · "))
+    assert wait_for(lambda: stop.count() > 0 or over.count() > 0, page=page)
 
 
 def test_a_run_keeps_going_across_pages_and_a_reload_until_stopped(app_url, page):
