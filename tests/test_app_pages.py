@@ -13,6 +13,7 @@ import io
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -229,6 +230,24 @@ def test_start_with_a_tiny_setup_trains_in_the_background_and_shows_its_metrics(
     assert len(at.get("plotly_chart")) == 3
     assert "Finished" in texts(at.sidebar.caption)
     assert not at.exception
+
+
+def test_a_stopped_run_counts_its_steps_where_it_stopped_while_it_is_scored():
+    """The status line and the "Stopped after N steps" notice agree: between the Stopped event
+    and the scores, the line counts the steps to the stop, not to the last logged step."""
+    from core.runs.events import Start, Step, Stopped
+    from ui.common import training_progress
+
+    job = jobs.Job("train", None, "me", {"config": {"batch_size": 128}}, time.monotonic, 1000)
+    job.record(Start(55000, 5000, (784, 256, 10), 1, 430, 1290, 3))
+    job.record(Step(100, 100 / 430, 0.5, 0.5, 0.005, 30_000.0, 0.40))
+    job.set(stop_requested=True, status=jobs.STOPPED)
+    job.record(Stopped(110, 110 / 430, 0.44))
+    view = job.view()
+    assert view.scoring
+    line = training_progress(view)["line"]
+    assert "step 110 of 1,290" in line
+    assert f"{110 * 55000 / 430 / 0.44:,.0f} images/s on average" in line  # images, not steps
 
 
 @pytest.mark.mnist

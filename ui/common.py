@@ -542,9 +542,10 @@ def full_batch(view: JobView) -> bool:
 def _position(view: JobView) -> tuple[int, int, int, int] | None:
     """(unit reached, units in all, steps taken, steps in all), in the run's own unit."""
     start, step, done = view.last.get("start"), view.last.get("step"), view.last.get("done")
-    if not start or not (step or done):
+    stopped = view.last.get("stopped")  # where a stopped run ended, before its scores come
+    if not start or not (step or done or stopped):
         return None
-    steps = done["step"] if done else step["step"]  # a finished run's own count, not a log's
+    steps = (done or stopped or step)["step"]  # a run's own count where it has one, not a log's
     total = start["total_steps"]
     if full_batch(view):
         return steps, total, steps, total
@@ -599,7 +600,7 @@ def training_progress(view: JobView, max_running: int | None = None) -> dict:
         else:
             parts.append(t("common.progress.epoch", n=current, total=units))
             parts.append(t("common.progress.step", steps=f"{steps:,}", total=f"{total:,}"))
-        seconds = (done or step)["train_seconds"]
+        seconds = (done or view.last.get("stopped") or step)["train_seconds"]
         if view.finished and seconds > 0:
             # A finished run's last window can be a handful of steps: show the whole run's rate.
             seen = steps * start["n_train"] / max(1, start["steps_per_epoch"])
