@@ -539,13 +539,18 @@ def full_batch(view: JobView) -> bool:
     return view.meta.get("config", {}).get("batch_size") == 0
 
 
+def _reached(view: JobView):
+    """The event that says where a run got to: Done, else Stopped (a stopped run before its
+    scores come), else the last Step logged. A run's own count where it has one, not a log's."""
+    return view.last.get("done") or view.last.get("stopped") or view.last.get("step")
+
+
 def _position(view: JobView) -> tuple[int, int, int, int] | None:
     """(unit reached, units in all, steps taken, steps in all), in the run's own unit."""
-    start, step, done = view.last.get("start"), view.last.get("step"), view.last.get("done")
-    stopped = view.last.get("stopped")  # where a stopped run ended, before its scores come
-    if not start or not (step or done or stopped):
+    start, reached_at = view.last.get("start"), _reached(view)
+    if not start or not reached_at:
         return None
-    steps = (done or stopped or step)["step"]  # a run's own count where it has one, not a log's
+    steps = reached_at["step"]
     total = start["total_steps"]
     if full_batch(view):
         return steps, total, steps, total
@@ -600,7 +605,7 @@ def training_progress(view: JobView, max_running: int | None = None) -> dict:
         else:
             parts.append(t("common.progress.epoch", n=current, total=units))
             parts.append(t("common.progress.step", steps=f"{steps:,}", total=f"{total:,}"))
-        seconds = (done or view.last.get("stopped") or step)["train_seconds"]
+        seconds = _reached(view)["train_seconds"]
         if view.finished and seconds > 0:
             # A finished run's last window can be a handful of steps: show the whole run's rate.
             seen = steps * start["n_train"] / max(1, start["steps_per_epoch"])
