@@ -68,7 +68,10 @@ def _worker_main(inbox, conn, stop_event, run_event, threads, server_pid) -> Non
     take what is left (it loses little, as the server is idle most of the time). A lower CPU
     priority (nice) does that where the kernel schedules processes one by one. Where it
     schedules sessions first (autogroup), nice counts only inside a session, and a session of
-    its own keeps training from spending the server's share.
+    its own keeps training from spending the server's share. Its session keeps the server's
+    weight: a lower one (/proc/self/autogroup) made the server answer sooner, but training then
+    gave way to a browser on the same machine, below 0.8x the CLI (README, "Training in worker
+    processes").
     """
     threading.Thread(target=_end_with_server, args=(server_pid,), daemon=True).start()
     _leave_server_session()
